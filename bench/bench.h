@@ -1,0 +1,22 @@
+// bench/bench.h — the performance programs behind `rlhf bench`. Each prints one JSON object per
+// measurement on stdout, naming the BLAS kernel family and the thread count.
+#ifndef RLHF_BENCH_H
+#define RLHF_BENCH_H
+
+#include "model/gpt.h"
+
+// GPT-2 124M shape: 12 layers, 12 heads, 768 wide, context 1024, vocabulary 50257.
+GPTConfig bench_gpt2_124m(void);
+// Training step (forward, backward, AdamW) at B×T, timed over `repeat` steps after one warm-up;
+// also replays the step's matrix products on BLAS alone for the local ceiling.
+void bench_train_step(int B, int T, int repeat);
+// KV-cache generation at `batch` rows: prompt 64, 128 new tokens; weight-read bandwidth is
+// reported against membw_gbps (from bench_membw in the same run).
+void bench_generate(int batch, int repeat, double membw_gbps);
+// Memory read bandwidth: vectorised read of 1 GiB with all threads; returns GB/s (median).
+double bench_membw(int repeat);
+// Helpers shared by the benchmarks.
+double bench_median(double *x, int n);
+void bench_common_fields(char *buf, size_t n);  // "\"blas_kernel\": ..., \"threads\": ..."
+
+#endif

@@ -1,0 +1,11 @@
+// cli/commands.h — one entry point per subcommand (cli/cmd_*.c); each parses its own flags and
+// returns the process exit status.
+#ifndef RLHF_CLI_COMMANDS_H
+#define RLHF_CLI_COMMANDS_H
+
+int cmd_pretrain(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+
+#endif

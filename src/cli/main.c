@@ -1,0 +1,49 @@
+// cli/main.c — the `rlhf` executable: global set-up (processes, BLAS threading check) and
+// dispatch to a subcommand.
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "dist/dist.h"
+#include "util/sysinfo.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} Command;
+
+static const Command COMMANDS[] = {
+    {"pretrain", cmd_pretrain, "train a GPT from scratch on a text corpus (.txt or .jsonl {\"text\"})"},
+    {"sample", cmd_sample, "sample continuations of a prompt from a model folder"},
+    {"bench", cmd_bench, "measure training-step and generation speed (JSON lines)"},
+    {"demo", cmd_demo, "train a tiny model on a built-in corpus and show samples before/after"},
+};
+#define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: rlhf COMMAND [FLAGS]   (rlhf COMMAND --help for its flags)\n\n"
+               "RLHF for GPT-2-family models, in C.\n\ncommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(f, "\nThreads: OMP_NUM_THREADS (default: all cores).\n");
+}
+
+int main(int argc, char **argv) {
+    dist_init(&argc, &argv);
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        dist_finalize();
+        return argc < 2 ? 2 : 0;
+    }
+    blas_check_threading();
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) {
+            int rc = COMMANDS[i].run(argc - 1, argv + 1);
+            dist_finalize();
+            return rc;
+        }
+    fprintf(stderr, "rlhf: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    dist_finalize();
+    return 2;
+}

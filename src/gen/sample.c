@@ -1,0 +1,202 @@
+// gen/sample.c — token selection (temperature, top-k, top-p by partial selection) and the batched
+// generation loop: prefill all prompts of a batch, then decode one token per active row per
+// step, compacting finished rows out of the KV cache.
+#include "gen/sample.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/rng.h"
+
+// Moves the k largest logits' indices to idx[0..k) (unordered), quickselect on idx[lo..hi).
+static void select_top(const float *x, int *idx, int n, int k) {
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float pivot = x[idx[(lo + hi) / 2]];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (x[idx[i]] > pivot) i++;
+            while (x[idx[j]] < pivot) j--;
+            if (i <= j) { int t = idx[i]; idx[i] = idx[j]; idx[j] = t; i++; j--; }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+}
+
+// Orders candidate indices by descending logit (ties: lower index first).
+static int cmp_desc(const void *pa, const void *pb, void *ctx) {
+    const float *x = ctx;
+    int a = *(const int *)pa, b = *(const int *)pb;
+    if (x[a] > x[b]) return -1;
+    if (x[a] < x[b]) return 1;
+    return (a > b) - (a < b);
+}
+
+static void sort_desc(const float *x, int *idx, int n) {
+    qsort_r(idx, (size_t)n, sizeof(int), cmp_desc, (void *)x);
+}
+
+int sample_token(float *logits, int V, const SampleConfig *sc, double u, float *logp,
+                 int *idx) {
+    float T = sc->temperature > 0 ? sc->temperature : 1.0f;
+    float maxv = -FLT_MAX;
+    int argmax = 0;
+    for (int v = 0; v < V; v++) {
+        logits[v] /= T;
+        if (logits[v] > maxv) { maxv = logits[v]; argmax = v; }
+    }
+    double z = 0;
+    for (int v = 0; v < V; v++) z += exp((double)(logits[v] - maxv));
+    double lse = (double)maxv + log(z);
+    if (sc->temperature <= 0) {
+        *logp = (float)((double)logits[argmax] - lse);
+        return argmax;
+    }
+    int k = sc->top_k > 0 && sc->top_k < V ? sc->top_k : V;
+    int use_p = sc->top_p > 0 && sc->top_p < 1;
+    int chosen = -1;
+    if (k == V && !use_p) {  // plain sampling: inverse CDF in index order
+        double target = u * z, acc = 0;
+        for (int v = 0; v < V; v++) {
+            acc += exp((double)(logits[v] - maxv));
+            if (acc > target) { chosen = v; break; }
+        }
+        if (chosen < 0) chosen = argmax;
+    } else {
+        for (int v = 0; v < V; v++) idx[v] = v;
+        // candidates: the top-k; with top-p, grow a sorted prefix until it holds mass top_p
+        int m = k;
+        if (use_p) {
+            m = k < 64 ? k : 64;
+            for (;;) {
+                select_top(logits, idx, V, m);
+                sort_desc(logits, idx, m);  // m is small unless the distribution is very flat
+                double mass = 0;
+                int cut = -1;
+                for (int i = 0; i < m; i++) {
+                    mass += exp((double)logits[idx[i]] - lse);
+                    if (mass >= sc->top_p) { cut = i + 1; break; }
+                }
+                if (cut > 0) { m = cut; break; }
+                if (m >= k) break;  // top-k bound reached before top-p mass
+                m = m * 4 < k ? m * 4 : k;
+            }
+        } else {
+            select_top(logits, idx, V, m);
+            sort_desc(logits, idx, m);
+        }
+        double zz = 0;
+        for (int i = 0; i < m; i++) zz += exp((double)(logits[idx[i]] - maxv));
+        double target = u * zz, acc = 0;
+        for (int i = 0; i < m; i++) {
+            acc += exp((double)(logits[idx[i]] - maxv));
+            if (acc > target) { chosen = idx[i]; break; }
+        }
+        if (chosen < 0) chosen = idx[0];
+    }
+    *logp = (float)((double)logits[chosen] - lse);
+    return chosen;
+}
+
+void samples_free(Samples *s) {
+    for (int i = 0; i < s->n; i++) {
+        free(s->tokens[i]);
+        free(s->logp[i]);
+    }
+    free(s->tokens);
+    free(s->logp);
+    free(s->len);
+    free(s->ended);
+    memset(s, 0, sizeof *s);
+}
+
+int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uint64_t *sample_id,
+             const SampleConfig *sc, Samples *out, Err *e) {
+    const GPTConfig *c = &m->cfg;
+    int V = c->vocab_size;
+    memset(out, 0, sizeof *out);
+    out->n = n;
+    out->len = xcalloc((size_t)n, sizeof(int));
+    out->ended = xcalloc((size_t)n, sizeof(int));
+    out->tokens = xcalloc((size_t)n, sizeof(int *));
+    out->logp = xcalloc((size_t)n, sizeof(float *));
+    for (int i = 0; i < n; i++) {
+        out->tokens[i] = xmalloc((size_t)(sc->max_new > 0 ? sc->max_new : 1) * sizeof(int));
+        out->logp[i] = xmalloc((size_t)(sc->max_new > 0 ? sc->max_new : 1) * sizeof(float));
+        if (plen[i] <= 0) return err_set(e, "generate: prompt %d is empty", i);
+        if (plen[i] + sc->max_new > c->n_ctx)
+            return err_set(e, "generate: prompt %d has %d tokens; with %d new tokens it exceeds the "
+                              "model's context of %d", i, plen[i], sc->max_new, c->n_ctx);
+    }
+    if (sc->max_new <= 0) return 0;
+    int bs = sc->batch > 0 && sc->batch < n ? sc->batch : n;
+    int maxlen = 0;
+    for (int i = 0; i < n; i++) maxlen = plen[i] + sc->max_new > maxlen ? plen[i] + sc->max_new : maxlen;
+    KVCache kv;
+    kv_init(&kv, c, bs, maxlen);
+    float *logits = falloc((size_t)bs * (size_t)V);
+    int *idx = xmalloc((size_t)V * sizeof(int));
+    int *slot = xmalloc((size_t)bs * sizeof(int));  // cache row -> sample index
+    int *nn_ = xmalloc((size_t)bs * sizeof(int));
+    int *toks = NULL;
+    Rng *rng = xmalloc((size_t)bs * sizeof(Rng));
+    int rc = 0;
+    for (int start = 0; start < n && rc == 0; start += bs) {
+        int B = n - start < bs ? n - start : bs;
+        kv_reset(&kv);
+        size_t N = 0;
+        for (int b = 0; b < B; b++) N += (size_t)plen[start + b];
+        toks = xrealloc(toks, N * sizeof(int));
+        size_t o = 0;
+        for (int b = 0; b < B; b++) {
+            int i = start + b;
+            slot[b] = i;
+            nn_[b] = plen[i];
+            memcpy(toks + o, prompt[i], (size_t)plen[i] * sizeof(int));
+            o += (size_t)plen[i];
+            rng_seed(&rng[b], sc->seed, 0x73616d70 /* "samp" */, sample_id[i]);
+        }
+        if ((rc = gpt_forward_cached(m, &kv, B, nn_, toks, logits, e))) break;
+        int active = B;
+        while (active > 0) {
+            // sample one token per active row
+            for (int b = 0; b < active; b++) {
+                int i = slot[b];
+                float lp;
+                int t = sample_token(logits + (size_t)b * (size_t)V, V, sc, rng_uniform(&rng[b]), &lp, idx);
+                out->tokens[i][out->len[i]] = t;
+                out->logp[i][out->len[i]] = lp;
+                out->len[i]++;
+                if (t == sc->eos_id) out->ended[i] = 1;
+            }
+            // compact: drop finished rows (move the last active row into the hole)
+            for (int b = 0; b < active;) {
+                int i = slot[b];
+                if (out->ended[i] || out->len[i] >= sc->max_new) {
+                    active--;
+                    if (b != active) {
+                        kv_move_row(&kv, b, active);
+                        slot[b] = slot[active];
+                        rng[b] = rng[active];
+                    }
+                    continue;
+                }
+                b++;
+            }
+            if (active == 0) break;
+            for (int b = 0; b < active; b++) {
+                int i = slot[b];
+                nn_[b] = 1;
+                toks[b] = out->tokens[i][out->len[i] - 1];
+            }
+            if ((rc = gpt_forward_cached(m, &kv, active, nn_, toks, logits, e))) break;
+        }
+    }
+    kv_free(&kv);
+    free(logits); free(idx); free(slot); free(nn_); free(toks); free(rng);
+    return rc;
+}

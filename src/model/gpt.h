@@ -1,0 +1,163 @@
+// model/gpt.h — the GPT-2 model: config, the tensor table (the one schema every allocator,
+// initialiser, checkpoint reader/writer and the optimizer walk), parameters / gradients / AdamW
+// moments as flat buffers, activations sized per batch, forward and backward over packed ragged
+// batches, and the KV-cache forward for generation.
+//
+// A batch is B rows of their own lengths, packed without padding: N = Σ len[b] tokens, row b at
+// [off[b], off[b]+len[b]). Token i of a row sits at position i (training) or past+i (cached).
+// The model produces the final hidden states; heads turn them into per-position outputs:
+// log-probabilities (+ entropies) of given target tokens, or scalars (reward / value). Losses
+// live outside: the caller hands back per-position gradients on those outputs.
+#ifndef RLHF_MODEL_GPT_H
+#define RLHF_MODEL_GPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/common.h"
+
+typedef struct {
+    int n_layer, n_head, n_embd;
+    int n_ctx;       // max positions (wpe rows)
+    int vocab_size;  // wte rows
+    int score_head;  // 1: a scalar head score.weight [1, C] (reward / value models)
+} GPTConfig;
+
+// Pointers into a flat buffer, one per tensor; the same struct serves params and grads.
+typedef struct {
+    float *ln1w, *ln1b;          // [C]
+    float *qkvw, *qkvb;          // [C, 3C], [3C]
+    float *attprojw, *attprojb;  // [C, C], [C]
+    float *ln2w, *ln2b;          // [C]
+    float *fcw, *fcb;            // [C, 4C], [4C]
+    float *fcprojw, *fcprojb;    // [4C, C], [C]
+} GPTLayer;
+
+typedef struct {
+    float *wte;          // [V, C] token embedding, tied output layer
+    float *wpe;          // [n_ctx, C]
+    GPTLayer *h;         // [n_layer]
+    float *lnfw, *lnfb;  // [C]
+    float *scorew;       // [1, C] or NULL
+} GPTWeights;
+
+typedef enum { INIT_NORMAL, INIT_RESIDUAL, INIT_ONES, INIT_ZEROS, INIT_SCORE } InitRule;
+
+// One tensor instance of a model (layer tensors appear once per layer).
+typedef struct {
+    char name[64];     // Hugging Face name without "transformer.", e.g. "h.3.attn.c_attn.weight"
+    int ndim;
+    size_t shape[2];
+    size_t numel;
+    size_t offset;     // in floats, into the flat buffers
+    InitRule init;
+    int decay;         // AdamW weight decay applies (2-D weights)
+    int is_head;       // belongs to the scalar head (score.weight)
+} GPTTensor;
+
+// Activations of one forward pass (training keeps every layer's; inference reuses layer 0's).
+typedef struct {
+    float *encoded;                       // [N, C]
+    float *ln1, *ln1_mean, *ln1_rstd;     // [L?, N, C], [L?, N], [L?, N]
+    float *qkv;                           // [L?, N, 3C]
+    float *atty;                          // [L?, N, C]
+    float *att;                           // [L?, Σ NH·len²]
+    float *res2;                          // [L?, N, C] residual after attention
+    float *ln2, *ln2_mean, *ln2_rstd;     // [L?, N, C], [L?, N], [L?, N]
+    float *fch, *fch_gelu;                // [L?, N, 4C]
+    float *res3;                          // [L?, N, C] layer output
+    float *lnf, *lnf_mean, *lnf_rstd;     // [N, C], [N], [N]  final hidden states
+    float *proj;                          // [N, C] scratch: projection outputs
+    // backward scratch
+    float *dres, *dln, *dqkv, *datty, *dfch, *dfch_gelu, *dlnf;
+    float *head_scratch;                  // lmhead_scratch_floats
+} GPTActs;
+
+typedef struct {
+    GPTConfig cfg;
+    int trainable;       // grads, AdamW moments and per-layer activations exist
+    int n_tensors;
+    GPTTensor *tensors;
+    size_t n_params;
+    float *params, *grads, *adam_m, *adam_v;
+    GPTWeights w, g;     // g: pointers into grads (NULL members when !trainable)
+    long adam_step;      // AdamW steps taken (bias correction)
+
+    // the current batch (set by gpt_forward)
+    int B;
+    size_t N;
+    int *len, *pos, *tok;
+    size_t *off, *att_off;
+    size_t att_size;     // Σ NH·len²
+
+    GPTActs a;
+    size_t cap_N, cap_att, cap_B;
+    int has_forward;     // a training forward is stored and may be backpropagated
+} GPT;
+
+// ---- config and tensor table ---------------------------------------------------------------
+// Checks a config (positive sizes, C divisible by n_head, ...).
+int gpt_config_check(const GPTConfig *c, Err *e);
+// Builds the tensor table (names, shapes, offsets, init, decay) for a config; returns the count.
+int gpt_tensor_table(const GPTConfig *c, GPTTensor **out, size_t *n_params);
+size_t gpt_num_params(const GPTConfig *c);
+// Parameters that enter matrix products (for FLOP counts): every 2-D weight except wpe, with
+// wte counted once as the output layer.
+size_t gpt_matmul_params(const GPTConfig *c);
+
+// ---- lifetime --------------------------------------------------------------------------------
+// Allocates parameters (and, if trainable, gradients and AdamW moments). Parameters start zero:
+// call gpt_init_weights or load a checkpoint.
+GPT *gpt_create(const GPTConfig *c, int trainable);
+void gpt_free(GPT *m);
+// GPT-2 init: N(0, 0.02); residual projections N(0, 0.02/√(2·n_layer)); LayerNorm 1/0; biases 0;
+// score head N(0, 1/√(C+1)). Each tensor draws from its own stream (seed, tensor index).
+void gpt_init_weights(GPT *m, uint64_t seed);
+
+// Bytes a model will need: parameters (+ grads + 2 moments if trainable) + activations for
+// a batch of `tokens` tokens in rows of at most `max_len` tokens.
+size_t gpt_memory_estimate(const GPTConfig *c, int trainable, size_t tokens, size_t max_len);
+
+// ---- forward / backward over a packed ragged batch ------------------------------------------
+// Runs the trunk over B rows (len[b] tokens each, packed in tokens[N]); the final hidden states
+// land in m->a.lnf [N, C]. Fails if a row is empty or longer than n_ctx or a token is out of
+// the vocabulary. When m->trainable, the activations are kept for gpt_backward.
+int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e);
+// LM head on the last forward: for positions with target[n] >= 0, logp[n] = log p(target | ·)
+// under softmax(logits·inv_temp), ent[n] (may be NULL) = entropy of that distribution.
+void gpt_lm_logprobs(GPT *m, const int *target, float inv_temp, float *logp, float *ent);
+// Scalar head on the last forward: val[n] for every position (needs cfg.score_head).
+void gpt_values(GPT *m, float *val);
+void gpt_zero_grad(GPT *m);
+// Accumulates parameter gradients of L given dL/dlogp[n] (with the same target/inv_temp as the
+// forward; may be NULL), dL/dent[n] (may be NULL) and dL/dval[n] (may be NULL).
+void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
+                  const float *dent, const float *dval);
+
+// ---- optimizer -------------------------------------------------------------------------------
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay, grad_clip;  // grad_clip <= 0: no clipping
+} AdamWConfig;
+// Global gradient norm (deterministic), then one AdamW step over every tensor; returns the norm
+// before clipping.
+float gpt_adamw_step(GPT *m, const AdamWConfig *oc);
+
+// ---- KV cache (generation) --------------------------------------------------------------------
+typedef struct {
+    int n_layer, B, T, C;  // rows, positions per row
+    float *k, *v;          // [n_layer][B][T][C]
+    int *len;              // [B] cached positions per row
+} KVCache;
+
+void kv_init(KVCache *kv, const GPTConfig *c, int B, int T);
+void kv_free(KVCache *kv);
+void kv_reset(KVCache *kv);
+// Moves row src's cache into row dst (used to compact active rows during decoding).
+void kv_move_row(KVCache *kv, int dst, int src);
+// Feeds n_new[b] new tokens (packed in tokens) to cache rows 0..B-1 (B ≤ kv->B), appending their
+// keys/values to the cache, and writes the logits of each row's LAST new token to
+// logits[B, V] (no temperature). Fails if a row would pass kv->T or n_ctx.
+int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *tokens,
+                       float *logits, Err *e);
+
+#endif

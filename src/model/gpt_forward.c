@@ -1,0 +1,183 @@
+// model/gpt_forward.c — forward and backward of the GPT over a packed ragged batch, and the two
+// heads (fused LM log-probabilities/entropies; scalar values). The kernels live in nn/.
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/gpt.h"
+#include "nn/nn.h"
+
+// Grows the batch bookkeeping and activation buffers to hold N tokens in B rows.
+static void ensure_capacity(GPT *m, int B, size_t N, size_t att) {
+    const GPTConfig *c = &m->cfg;
+    size_t C = (size_t)c->n_embd;
+    if ((size_t)B > m->cap_B) {
+        m->cap_B = (size_t)B;
+        m->len = xrealloc(m->len, (size_t)B * sizeof(int));
+        m->off = xrealloc(m->off, (size_t)B * sizeof(size_t));
+        m->att_off = xrealloc(m->att_off, (size_t)B * sizeof(size_t));
+    }
+    size_t L = m->trainable ? (size_t)c->n_layer : 1;
+    GPTActs *a = &m->a;
+    if (N > m->cap_N) {
+        m->cap_N = N;
+        m->pos = xrealloc(m->pos, N * sizeof(int));
+        m->tok = xrealloc(m->tok, N * sizeof(int));
+        struct { float **buf; size_t width; } per_layer[] = {
+            {&a->ln1, C}, {&a->qkv, 3 * C}, {&a->atty, C}, {&a->res2, C}, {&a->ln2, C},
+            {&a->fch, 4 * C}, {&a->fch_gelu, 4 * C}, {&a->res3, C}, {&a->ln1_mean, 1},
+            {&a->ln1_rstd, 1}, {&a->ln2_mean, 1}, {&a->ln2_rstd, 1}};
+        for (size_t i = 0; i < sizeof per_layer / sizeof per_layer[0]; i++) {
+            free(*per_layer[i].buf);
+            *per_layer[i].buf = falloc(L * N * per_layer[i].width);
+        }
+        free(a->encoded); a->encoded = falloc(N * C);
+        free(a->lnf); a->lnf = falloc(N * C);
+        free(a->lnf_mean); a->lnf_mean = falloc(N);
+        free(a->lnf_rstd); a->lnf_rstd = falloc(N);
+        free(a->proj); a->proj = falloc(N * C);
+        if (m->trainable) {
+            free(a->dres); a->dres = falloc(N * C);
+            free(a->dln); a->dln = falloc(N * C);
+            free(a->dqkv); a->dqkv = falloc(N * 3 * C);
+            free(a->datty); a->datty = falloc(N * C);
+            free(a->dfch); a->dfch = falloc(N * 4 * C);
+            free(a->dfch_gelu); a->dfch_gelu = falloc(N * 4 * C);
+            free(a->dlnf); a->dlnf = falloc(N * C);
+        }
+    }
+    if (att > m->cap_att) {
+        m->cap_att = att;
+        free(a->att);
+        a->att = falloc(L * att);
+    }
+    if (!a->head_scratch)
+        a->head_scratch = falloc(lmhead_scratch_floats(C, (size_t)c->vocab_size));
+}
+
+int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e) {
+    const GPTConfig *c = &m->cfg;
+    if (B <= 0) return err_set(e, "forward: empty batch");
+    size_t N = 0, att = 0;
+    for (int b = 0; b < B; b++) {
+        if (len[b] <= 0) return err_set(e, "forward: row %d is empty", b);
+        if (len[b] > c->n_ctx)
+            return err_set(e, "forward: row %d has %d tokens, more than the model's context of %d",
+                           b, len[b], c->n_ctx);
+        N += (size_t)len[b];
+        att += (size_t)c->n_head * (size_t)len[b] * (size_t)len[b];
+    }
+    for (size_t n = 0; n < N; n++)
+        if (tokens[n] < 0 || tokens[n] >= c->vocab_size)
+            return err_set(e, "forward: token %d at position %zu is outside the vocabulary (0..%d)",
+                           tokens[n], n, c->vocab_size - 1);
+    ensure_capacity(m, B, N, att);
+    m->B = B;
+    m->N = N;
+    m->att_size = att;
+    size_t o = 0, ao = 0;
+    for (int b = 0; b < B; b++) {
+        m->len[b] = len[b];
+        m->off[b] = o;
+        m->att_off[b] = ao;
+        for (int i = 0; i < len[b]; i++) m->pos[o + (size_t)i] = i;
+        o += (size_t)len[b];
+        ao += (size_t)c->n_head * (size_t)len[b] * (size_t)len[b];
+    }
+    memcpy(m->tok, tokens, N * sizeof(int));
+
+    size_t C = (size_t)c->n_embd, NH = (size_t)c->n_head;
+    GPTActs *a = &m->a;
+    embedding_forward(a->encoded, m->tok, m->pos, m->w.wte, m->w.wpe, N, C);
+    const float *res = a->encoded;
+    for (int l = 0; l < c->n_layer; l++) {
+        size_t li = m->trainable ? (size_t)l : 0;
+        const GPTLayer *w = &m->w.h[l];
+        float *ln1 = a->ln1 + li * N * C, *ln1m = a->ln1_mean + li * N, *ln1r = a->ln1_rstd + li * N;
+        float *qkv = a->qkv + li * N * 3 * C, *atty = a->atty + li * N * C;
+        float *attp = a->att + li * m->cap_att, *res2 = a->res2 + li * N * C;
+        float *ln2 = a->ln2 + li * N * C, *ln2m = a->ln2_mean + li * N, *ln2r = a->ln2_rstd + li * N;
+        float *fch = a->fch + li * N * 4 * C, *fchg = a->fch_gelu + li * N * 4 * C;
+        float *res3 = a->res3 + li * N * C;
+
+        layernorm_forward(ln1, ln1m, ln1r, res, w->ln1w, w->ln1b, N, C);
+        matmul_forward(qkv, ln1, w->qkvw, w->qkvb, N, C, 3 * C);
+        attention_forward(atty, attp, qkv, m->len, m->off, m->att_off, B, C, (int)NH);
+        matmul_forward(a->proj, atty, w->attprojw, w->attprojb, N, C, C);
+        residual_forward(res2, res, a->proj, N * C);
+        layernorm_forward(ln2, ln2m, ln2r, res2, w->ln2w, w->ln2b, N, C);
+        matmul_forward(fch, ln2, w->fcw, w->fcb, N, C, 4 * C);
+        gelu_forward(fchg, fch, N * 4 * C);
+        matmul_forward(a->proj, fchg, w->fcprojw, w->fcprojb, N, 4 * C, C);
+        residual_forward(res3, res2, a->proj, N * C);
+        res = res3;
+    }
+    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, res, m->w.lnfw, m->w.lnfb, N, C);
+    m->has_forward = m->trainable;
+    return 0;
+}
+
+void gpt_lm_logprobs(GPT *m, const int *target, float inv_temp, float *logp, float *ent) {
+    lmhead_forward(logp, ent, m->a.lnf, m->w.wte, target, inv_temp, m->N, (size_t)m->cfg.n_embd,
+                   (size_t)m->cfg.vocab_size, m->a.head_scratch);
+}
+
+void gpt_values(GPT *m, float *val) {
+    if (!m->w.scorew) die("gpt_values: this model has no scalar head");
+    scalarhead_forward(val, m->a.lnf, m->w.scorew, m->N, (size_t)m->cfg.n_embd);
+}
+
+void gpt_zero_grad(GPT *m) {
+    if (m->grads) memset(m->grads, 0, m->n_params * sizeof(float));
+}
+
+void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
+                  const float *dent, const float *dval) {
+    if (!m->trainable) die("gpt_backward: model was created frozen (no gradients)");
+    if (!m->has_forward) die("gpt_backward: no stored forward pass to backpropagate");
+    const GPTConfig *c = &m->cfg;
+    size_t N = m->N, C = (size_t)c->n_embd, NH = (size_t)c->n_head;
+    GPTActs *a = &m->a;
+    GPTWeights *g = &m->g;
+
+    memset(a->dlnf, 0, N * C * sizeof(float));
+    if (dlogp || dent)
+        lmhead_backward(a->dlnf, g->wte, dlogp, dent, a->lnf, m->w.wte, target, inv_temp, N, C,
+                        (size_t)c->vocab_size, a->head_scratch);
+    if (dval) {
+        if (!m->w.scorew) die("gpt_backward: value gradient given, but the model has no scalar head");
+        scalarhead_backward(a->dlnf, g->scorew, dval, a->lnf, m->w.scorew, N, C);
+    }
+    const float *res_last = c->n_layer > 0 ? a->res3 + (size_t)(c->n_layer - 1) * N * C : a->encoded;
+    memset(a->dres, 0, N * C * sizeof(float));
+    layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dlnf, res_last, m->w.lnfw, a->lnf_mean,
+                       a->lnf_rstd, N, C);
+    for (int l = c->n_layer - 1; l >= 0; l--) {
+        size_t li = (size_t)l;
+        const GPTLayer *w = &m->w.h[l];
+        GPTLayer *gl = &g->h[l];
+        const float *res_in = l == 0 ? a->encoded : a->res3 + (li - 1) * N * C;
+        const float *ln1 = a->ln1 + li * N * C, *ln1m = a->ln1_mean + li * N, *ln1r = a->ln1_rstd + li * N;
+        const float *qkv = a->qkv + li * N * 3 * C, *atty = a->atty + li * N * C;
+        const float *attp = a->att + li * m->cap_att, *res2 = a->res2 + li * N * C;
+        const float *ln2 = a->ln2 + li * N * C, *ln2m = a->ln2_mean + li * N, *ln2r = a->ln2_rstd + li * N;
+        const float *fch = a->fch + li * N * 4 * C, *fchg = a->fch_gelu + li * N * 4 * C;
+
+        // MLP: res3 = res2 + fcproj(gelu(fc(ln2(res2)))); dres holds d res3
+        memset(a->dfch_gelu, 0, N * 4 * C * sizeof(float));
+        matmul_backward(a->dfch_gelu, gl->fcprojw, gl->fcprojb, a->dres, fchg, w->fcprojw, N, 4 * C, C);
+        memset(a->dfch, 0, N * 4 * C * sizeof(float));
+        gelu_backward(a->dfch, fch, a->dfch_gelu, N * 4 * C);
+        memset(a->dln, 0, N * C * sizeof(float));
+        matmul_backward(a->dln, gl->fcw, gl->fcb, a->dfch, ln2, w->fcw, N, C, 4 * C);
+        layernorm_backward(a->dres, gl->ln2w, gl->ln2b, a->dln, res2, w->ln2w, ln2m, ln2r, N, C);
+        // attention: res2 = res_in + attproj(attn(qkv(ln1(res_in)))); dres holds d res2
+        memset(a->datty, 0, N * C * sizeof(float));
+        matmul_backward(a->datty, gl->attprojw, gl->attprojb, a->dres, atty, w->attprojw, N, C, C);
+        memset(a->dqkv, 0, N * 3 * C * sizeof(float));
+        attention_backward(a->dqkv, a->datty, qkv, attp, m->len, m->off, m->att_off, m->B, C, (int)NH);
+        memset(a->dln, 0, N * C * sizeof(float));
+        matmul_backward(a->dln, gl->qkvw, gl->qkvb, a->dqkv, ln1, w->qkvw, N, C, 3 * C);
+        layernorm_backward(a->dres, gl->ln1w, gl->ln1b, a->dln, res_in, w->ln1w, ln1m, ln1r, N, C);
+    }
+    embedding_backward(g->wte, g->wpe, a->dres, m->tok, m->pos, N, C);
+}

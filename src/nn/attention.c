@@ -1,0 +1,98 @@
+// nn/attention.c — causal multi-head self-attention over a packed ragged batch (training):
+// forward (saves softmax probabilities) and the O(len²·hs) backward. Work is split over
+// (row, head) pairs; each pair is computed by one thread with single-threaded sgemm calls on
+// strided views of qkv (lda = 3C), so the bits do not depend on the thread count.
+#include "nn/nn.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "util/common.h"
+
+// In-place causal softmax of an L×L score block S (row-major): row i keeps j ≤ i, zeros j > i.
+static void causal_softmax(float *S, int L) {
+    for (int i = 0; i < L; i++) {
+        float *r = S + (size_t)i * (size_t)L;
+        float mx = r[0];
+        for (int j = 1; j <= i; j++) mx = r[j] > mx ? r[j] : mx;
+        float s = 0.0f;
+        for (int j = 0; j <= i; j++) {
+            r[j] = expf(r[j] - mx);
+            s += r[j];
+        }
+        float inv = 1.0f / s;
+        for (int j = 0; j <= i; j++) r[j] *= inv;
+        for (int j = i + 1; j < L; j++) r[j] = 0.0f;
+    }
+}
+
+// qkv[N,3C] → out[N,C]; att: per row b, head h an L×L block (L = len[b]) at att_off[b] + h·L².
+// Per (b,h): S = Q·Kᵀ/√hs → causal softmax → P (saved in att); O = P·V.
+void attention_forward(float *out, float *att, const float *qkv, const int *len,
+                       const size_t *off, const size_t *att_off, int B, size_t C, int NH) {
+    size_t hs = C / (size_t)NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+    int pairs = B * NH;
+#pragma omp parallel for schedule(dynamic)
+    for (int k = 0; k < pairs; k++) {
+        int b = k / NH, h = k % NH, L = len[b];
+        if (L <= 0) continue;
+        const float *Q = qkv + off[b] * C3 + (size_t)h * hs;
+        const float *K = Q + C, *V = Q + 2 * C;
+        float *P = att + att_off[b] + (size_t)h * (size_t)L * (size_t)L;
+        float *O = out + off[b] * C + (size_t)h * hs;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, (int)hs, scale, Q, (int)C3, K,
+                    (int)C3, 0.0f, P, L);
+        causal_softmax(P, L);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, (int)hs, L, 1.0f, P, L, V,
+                    (int)C3, 0.0f, O, (int)C);
+    }
+}
+
+// dqkv[N,3C] += ∂/∂qkv given dout[N,C] and the saved probabilities att. Per (b,h), with P the
+// L×L block and dO the head's L×hs slice of dout:
+//   dV += Pᵀ·dO;  dP = dO·Vᵀ;  dS = P ⊙ (dP − rowsum(dP ⊙ P));  dQ += dS·K/√hs;  dK += dSᵀ·Q/√hs.
+// Distinct (b,h) pairs write disjoint columns/rows of dqkv: no races. Scratch: one L×L buffer per
+// thread (max L over the batch).
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                        const int *len, const size_t *off, const size_t *att_off, int B, size_t C,
+                        int NH) {
+    if (!dqkv) return;
+    size_t hs = C / (size_t)NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+    int pairs = B * NH, maxL = 0;
+    for (int b = 0; b < B; b++) maxL = len[b] > maxL ? len[b] : maxL;
+    if (maxL == 0) return;
+#pragma omp parallel
+    {
+        float *dS = xmalloc((size_t)maxL * (size_t)maxL * sizeof(float));
+#pragma omp for schedule(dynamic)
+        for (int k = 0; k < pairs; k++) {
+            int b = k / NH, h = k % NH, L = len[b];
+            if (L <= 0) continue;
+            size_t base = off[b] * C3 + (size_t)h * hs;
+            const float *Q = qkv + base, *K = Q + C, *V = Q + 2 * C;
+            float *dQ = dqkv + base, *dK = dQ + C, *dV = dQ + 2 * C;
+            const float *P = att + att_off[b] + (size_t)h * (size_t)L * (size_t)L;
+            const float *dO = dout + off[b] * C + (size_t)h * hs;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, (int)hs, L, 1.0f, P, L, dO,
+                        (int)C, 1.0f, dV, (int)C3);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, (int)hs, 1.0f, dO, (int)C, V,
+                        (int)C3, 0.0f, dS, L);
+            for (int i = 0; i < L; i++) {
+                const float *p = P + (size_t)i * (size_t)L;
+                float *d = dS + (size_t)i * (size_t)L;
+                float s = 0.0f;
+                for (int j = 0; j <= i; j++) s += p[j] * d[j];
+                for (int j = 0; j <= i; j++) d[j] = p[j] * (d[j] - s);
+                for (int j = i + 1; j < L; j++) d[j] = 0.0f;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, (int)hs, L, scale, dS, L, K,
+                        (int)C3, 1.0f, dQ, (int)C3);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, (int)hs, L, scale, dS, L, Q,
+                        (int)C3, 1.0f, dK, (int)C3);
+        }
+        free(dS);
+    }
+}

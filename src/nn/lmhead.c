@@ -1,0 +1,135 @@
+// nn/lmhead.c — the fused language-model head tied to wte[V,C]: per active position the logprob
+// of its target and the entropy, and their backward, over chunks of active rows (never N×V).
+// Also the plain logits for generation.
+#include "nn/nn.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#define LMH_CHUNK 64  // active rows per chunk
+
+// scratch layout: z[CHUNK·V] logits | xb[CHUNK·C] gathered inputs | dxb[CHUNK·C] chunk dx
+size_t lmhead_scratch_floats(size_t C, size_t V) {
+    return (size_t)LMH_CHUNK * V + 2 * (size_t)LMH_CHUNK * C;
+}
+
+// Gathers up to LMH_CHUNK active positions starting at *pos into idx/xb; returns the count.
+static int gather_chunk(size_t *pos, size_t *idx, float *xb, const float *x, const int *target,
+                        size_t N, size_t C) {
+    int m = 0;
+    while (*pos < N && m < LMH_CHUNK) {
+        size_t n = (*pos)++;
+        if (target[n] < 0) continue;
+        idx[m] = n;
+        memcpy(xb + (size_t)m * C, x + n * C, C * sizeof(float));
+        m++;
+    }
+    return m;
+}
+
+// z[m,V] = inv_temp · xb[m,C] · wteᵀ
+static void chunk_logits(float *z, const float *xb, const float *wte, float inv_temp, int m,
+                         size_t C, size_t V) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, (int)V, (int)C, inv_temp, xb, (int)C,
+                wte, (int)C, 0.0f, z, (int)V);
+}
+
+// Softmax statistics of one logit row z[V]: max, log Σ exp(z − max), and E_p[z − max].
+static void row_stats(const float *z, size_t V, float *mx_out, double *logs_out,
+                      double *ez_out) {
+    float mx = z[0];
+    for (size_t v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+    double s = 0.0, sz = 0.0;
+    for (size_t v = 0; v < V; v++) {
+        float d = z[v] - mx;
+        double e = exp((double)d);
+        s += e;
+        sz += e * d;
+    }
+    *mx_out = mx;
+    *logs_out = log(s);
+    *ez_out = sz / s;
+}
+
+// x[N,C], wte[V,C], target[N] → logp[N], ent[N] (ent may be NULL); inactive positions get 0.
+void lmhead_forward(float *logp, float *ent, const float *x, const float *wte, const int *target,
+                    float inv_temp, size_t N, size_t C, size_t V, float *scratch) {
+    float *z = scratch, *xb = scratch + (size_t)LMH_CHUNK * V;
+    size_t idx[LMH_CHUNK];
+    for (size_t n = 0; n < N; n++)
+        if (target[n] < 0) {
+            logp[n] = 0.0f;
+            if (ent) ent[n] = 0.0f;
+        }
+    size_t pos = 0;
+    for (;;) {
+        int m = gather_chunk(&pos, idx, xb, x, target, N, C);
+        if (m == 0) break;
+        chunk_logits(z, xb, wte, inv_temp, m, C, V);
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < m; r++) {
+            const float *zr = z + (size_t)r * V;
+            float mx;
+            double logs, ez;
+            row_stats(zr, V, &mx, &logs, &ez);
+            size_t n = idx[r];
+            logp[n] = (float)((double)(zr[target[n]] - mx) - logs);
+            if (ent) ent[n] = (float)(logs - ez);
+        }
+    }
+}
+
+// dx[N,C] += ..., dwte[V,C] += ... given dlogp[N] and dent[N] (may be NULL) at active positions.
+// Per chunk: recompute z, then dz_v = inv_temp·(dlogp·(1[v=t] − p_v) − dent·p_v·(z_v − E_p[z]));
+// dx rows += dz·wte; dwte += dzᵀ·xb (chunks in order: deterministic).
+void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *dent,
+                     const float *x, const float *wte, const int *target, float inv_temp,
+                     size_t N, size_t C, size_t V, float *scratch) {
+    if (!dx && !dwte) return;
+    float *z = scratch, *xb = scratch + (size_t)LMH_CHUNK * V, *dxb = xb + (size_t)LMH_CHUNK * C;
+    size_t idx[LMH_CHUNK];
+    size_t pos = 0;
+    for (;;) {
+        int m = gather_chunk(&pos, idx, xb, x, target, N, C);
+        if (m == 0) break;
+        chunk_logits(z, xb, wte, inv_temp, m, C, V);
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < m; r++) {
+            float *zr = z + (size_t)r * V;
+            float mx;
+            double logs, ez;
+            row_stats(zr, V, &mx, &logs, &ez);
+            size_t n = idx[r];
+            float gl = dlogp[n], ge = dent ? dent[n] : 0.0f;
+            float lse = (float)logs, ezf = (float)ez;
+            for (size_t v = 0; v < V; v++) {
+                float d = zr[v] - mx;
+                float p = expf(d - lse);
+                zr[v] = inv_temp * (-gl * p - ge * p * (d - ezf));
+            }
+            zr[target[n]] += inv_temp * gl;
+        }
+        if (dx) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, (int)C, (int)V, 1.0f, z,
+                        (int)V, wte, (int)C, 0.0f, dxb, (int)C);
+#pragma omp parallel for schedule(static)
+            for (int r = 0; r < m; r++) {
+                float *d = dx + idx[r] * C;
+                const float *s = dxb + (size_t)r * C;
+                for (size_t c = 0; c < C; c++) d[c] += s[c];
+            }
+        }
+        if (dwte)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)V, (int)C, m, 1.0f, z,
+                        (int)V, xb, (int)C, 1.0f, dwte, (int)C);
+    }
+}
+
+// logits[N,V] = x[N,C] · wteᵀ  (no temperature)
+void lmhead_logits(float *logits, const float *x, const float *wte, size_t N, size_t C,
+                   size_t V) {
+    if (N == 0 || V == 0) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)V, (int)C, 1.0f, x, (int)C,
+                wte, (int)C, 0.0f, logits, (int)V);
+}

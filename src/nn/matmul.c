@@ -1,0 +1,55 @@
+// nn/matmul.c — the linear layer (HF Conv1D layout, w[in, out]): forward and backward via sgemm.
+#include "nn/nn.h"
+
+#include <cblas.h>
+#include <string.h>
+
+// out[N,OC] = inp[N,C] · w[C,OC] + bias[OC]   (bias may be NULL)
+void matmul_forward(float *out, const float *inp, const float *w, const float *bias,
+                    size_t N, size_t C, size_t OC) {
+    if (N == 0 || OC == 0) return;
+    if (C == 0) {
+        for (size_t n = 0; n < N; n++) {
+            if (bias) memcpy(out + n * OC, bias, OC * sizeof(float));
+            else memset(out + n * OC, 0, OC * sizeof(float));
+        }
+        return;
+    }
+    float beta = 0.0f;
+    if (bias) {
+#pragma omp parallel for schedule(static)
+        for (size_t n = 0; n < N; n++) memcpy(out + n * OC, bias, OC * sizeof(float));
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)OC, (int)C, 1.0f, inp,
+                (int)C, w, (int)OC, beta, out, (int)OC);
+}
+
+// dinp[N,C] += dout[N,OC]·wᵀ;  dw[C,OC] += inpᵀ·dout;  dbias[OC] += Σ_n dout[n,:]
+// dbias: each thread owns a block of output columns and walks all N rows in order, so the sum
+// order (and the bits) do not depend on the thread count.
+void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                     const float *w, size_t N, size_t C, size_t OC) {
+    if (N == 0 || OC == 0) return;
+    if (dinp && C > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)C, (int)OC, 1.0f, dout,
+                    (int)OC, w, (int)OC, 1.0f, dinp, (int)C);
+    if (dw && C > 0)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)C, (int)OC, (int)N, 1.0f, inp,
+                    (int)C, dout, (int)OC, 1.0f, dw, (int)OC);
+    if (dbias) {
+        enum { BLK = 64 };
+        size_t nblk = (OC + BLK - 1) / BLK;
+#pragma omp parallel for schedule(static)
+        for (size_t bk = 0; bk < nblk; bk++) {
+            size_t o0 = bk * BLK, o1 = o0 + BLK < OC ? o0 + BLK : OC;
+            float acc[BLK];
+            for (size_t o = o0; o < o1; o++) acc[o - o0] = 0.0f;
+            for (size_t n = 0; n < N; n++) {
+                const float *row = dout + n * OC;
+                for (size_t o = o0; o < o1; o++) acc[o - o0] += row[o];
+            }
+            for (size_t o = o0; o < o1; o++) dbias[o] += acc[o - o0];
+        }
+    }
+}

@@ -1,0 +1,103 @@
+// nn/nn.h — the CPU kernels of the GPT: forward and backward of every op, side by side.
+//
+// Conventions (every kernel):
+// - Activations are PACKED ragged batches: a batch of B rows holds N = Σ len[b] tokens, row b's
+//   tokens at [off[b], off[b] + len[b]) of every [N, ...] buffer. No padding token exists here.
+// - Linear weights use the Hugging Face Conv1D layout [in, out]: y = x·W + b.
+// - Every backward ACCUMULATES (+=) into every gradient it writes (activation and parameter
+//   gradients alike); callers zero scratch gradient buffers. A NULL gradient pointer is skipped.
+// - Deterministic: no OpenMP float `reduction`; per-thread partial sums are combined in thread
+//   order, so the same inputs and thread count give the same bits.
+// - Matrix products go to OpenBLAS sgemm (OpenMP build: shares our thread pool; called inside a
+//   parallel region it runs single-threaded).
+#ifndef RLHF_NN_H
+#define RLHF_NN_H
+
+#include <stddef.h>
+
+// ---- matmul: out[N,OC] = inp[N,C] · w[C,OC] + bias[OC]  (bias may be NULL) --------------------
+void matmul_forward(float *out, const float *inp, const float *w, const float *bias,
+                    size_t N, size_t C, size_t OC);
+// dinp[N,C] += dout·wᵀ;  dw[C,OC] += inpᵀ·dout;  dbias[OC] += Σ_n dout[n]
+void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                     const float *w, size_t N, size_t C, size_t OC);
+
+// ---- layernorm over the last dim, eps 1e-5 -----------------------------------------------------
+// out[N,C] = (inp − mean)·rstd·w + b; saves mean[N], rstd[N] when non-NULL (training).
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                       const float *b, size_t N, size_t C);
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, const float *mean, const float *rstd, size_t N, size_t C);
+
+// ---- GELU, tanh approximation ("gelu_new") -----------------------------------------------------
+// out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+void gelu_forward(float *out, const float *inp, size_t n);  // out may alias inp
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+
+// ---- residual ----------------------------------------------------------------------------------
+void residual_forward(float *out, const float *a, const float *b, size_t n);  // out = a + b
+void vec_accumulate(float *dst, const float *src, size_t n);                  // dst += src
+
+// ---- token + position embedding ----------------------------------------------------------------
+// out[N,C] = wte[tok[n]] + wpe[pos[n]]
+void embedding_forward(float *out, const int *tok, const int *pos, const float *wte,
+                       const float *wpe, size_t N, size_t C);
+// dwte[tok[n]] += dout[n]; dwpe[pos[n]] += dout[n]  (deterministic: parallel over channels)
+void embedding_backward(float *dwte, float *dwpe, const float *dout, const int *tok,
+                        const int *pos, size_t N, size_t C);
+
+// ---- causal self-attention over a packed ragged batch (training) -------------------------------
+// qkv[N,3C]: per token Q | K | V, each C wide; head h owns columns h·hs .. h·hs+hs−1 of each
+// block (hs = C/NH). Row b attends causally within its own tokens only, scale 1/√hs.
+// out[N,C]. att: saved softmax probabilities, row b / head h is a len[b]×len[b] block at
+// att + att_off[b] + h·len[b]², upper triangle zero (att_off[b] = Σ_{b'<b} NH·len[b']²).
+void attention_forward(float *out, float *att, const float *qkv, const int *len,
+                       const size_t *off, const size_t *att_off, int B, size_t C, int NH);
+// dqkv[N,3C] += gradient through the attention given dout[N,C]; O(len²) per (row, head).
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                        const int *len, const size_t *off, const size_t *att_off, int B, size_t C,
+                        int NH);
+
+// ---- causal attention against a KV cache (inference: prefill and decode) -----------------------
+// Row b has past[b] cached positions and n_new[b] new tokens (packed in q at q_off[b], row
+// stride q_stride floats, the C query columns first). The cache of row b holds keys at
+// kcache + b·cache_stride + t·C and values at vcache + b·cache_stride + t·C for positions
+// t < past[b] + n_new[b] (the new tokens' K/V are already written there). New token i of row b
+// (position past[b]+i) attends to cache positions 0 .. past[b]+i. out[N_new, C] (row stride C).
+// scratch: at least nthreads × max_positions floats.
+void attention_forward_cached(float *out, const float *q, size_t q_stride, const float *kcache,
+                              const float *vcache, size_t cache_stride, const int *past,
+                              const int *n_new, const size_t *q_off, int B, size_t C, int NH,
+                              float *scratch);
+
+// ---- fused language-model head (output layer tied to wte[V,C]) ---------------------------------
+// For every position n with target[n] >= 0: z = (x[n]·wteᵀ)·inv_temp ∈ R^V,
+//   logp[n] = z[target[n]] − logsumexp(z),  ent[n] = −Σ_v p_v log p_v  (p = softmax z).
+// Positions with target[n] < 0 get logp = ent = 0 and cost nothing. Works on chunks of active
+// rows (never a full N×V buffer): scratch holds lmhead_scratch_floats(C, V) floats.
+size_t lmhead_scratch_floats(size_t C, size_t V);
+void lmhead_forward(float *logp, float *ent, const float *x, const float *wte, const int *target,
+                    float inv_temp, size_t N, size_t C, size_t V, float *scratch);
+// Given dlogp[n] (and dent[n], may be NULL) at active positions: recomputes the chunk's logits,
+// dx[N,C] += ..., dwte[V,C] += ...  (dx or dwte may be NULL).
+void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *dent,
+                     const float *x, const float *wte, const int *target, float inv_temp,
+                     size_t N, size_t C, size_t V, float *scratch);
+// Plain logits for generation: logits[N,V] = x[N,C]·wteᵀ (no temperature).
+void lmhead_logits(float *logits, const float *x, const float *wte, size_t N, size_t C, size_t V);
+
+// ---- scalar head (reward / value): val[n] = x[n]·w, w[C] (weight [1,C], no bias) --------------
+void scalarhead_forward(float *val, const float *x, const float *w, size_t N, size_t C);
+void scalarhead_backward(float *dx, float *dw, const float *dval, const float *x, const float *w,
+                         size_t N, size_t C);
+
+// ---- optimizer ---------------------------------------------------------------------------------
+// Σ g², accumulated in double per thread and combined in thread order.
+double sum_squares(const float *g, size_t n);
+// One AdamW step over n parameters. step is 1-based (bias correction 1−β^step). The gradient is
+// multiplied by grad_scale first (global-norm clipping). weight_decay is decoupled:
+// p −= lr·(m̂/(√v̂ + eps) + weight_decay·p); pass 0 for tensors that do not decay.
+void adamw_update(float *p, const float *g, float *m, float *v, size_t n, long step, float lr,
+                  float beta1, float beta2, float eps, float weight_decay, float grad_scale);
+
+#endif

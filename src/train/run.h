@@ -1,0 +1,36 @@
+// train/run.h — a run folder runs/NAME/: config.json (every resolved hyperparameter),
+// metrics.jsonl (one JSON object per line, flushed as written), checkpoints/step-N/, final/,
+// and SVG plots of the metrics.
+#ifndef RLHF_TRAIN_RUN_H
+#define RLHF_TRAIN_RUN_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "util/common.h"
+
+typedef struct {
+    char *dir;
+    char *metrics_path;
+    FILE *metrics;
+} RunDir;
+
+// Creates (or, resuming, reopens) the folder. Without resume, a folder that already holds a
+// run (config.json) is refused, so a finished run is never overwritten by accident.
+int run_open(RunDir *r, const char *dir, int resume, Err *e);
+void run_close(RunDir *r);
+int run_write_config(RunDir *r, const json_t *cfg, Err *e);
+json_t *run_read_config(RunDir *r, Err *e);
+// Keeps only metrics rows whose "step" ≤ max_step (resume), rewriting the file atomically, then
+// opens it for appending.
+int run_metrics_resume(RunDir *r, long max_step, Err *e);
+// Appends a row (steals the reference).
+void run_metric(RunDir *r, json_t *row);
+// Path of checkpoints/step-N (new string).
+char *run_checkpoint_path(const RunDir *r, long step);
+// Highest N with a complete checkpoints/step-N (trainer_state.json present); -1 if none.
+long run_latest_checkpoint(const RunDir *r);
+// Removes all but the newest `keep` checkpoints.
+void run_prune_checkpoints(const RunDir *r, int keep);
+
+#endif

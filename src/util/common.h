@@ -1,0 +1,34 @@
+// util/common.h — checked allocation, fatal errors, warnings, and the Err type that carries a
+// message with file/line/field context from a failing library call up to the command.
+#ifndef RLHF_UTIL_COMMON_H
+#define RLHF_UTIL_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdnoreturn.h>
+
+#define RLHF_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+// Errors from library calls: functions that can fail on bad input return 0 on success and -1 on
+// failure, filling an Err with a one-line message ("file:line: field \"x\": expected ...").
+typedef struct {
+    char msg[1024];
+} Err;
+int err_set(Err *e, const char *fmt, ...) RLHF_PRINTF(2, 3);  // always returns -1
+
+// Fatal: prints "rlhf: error: MSG" to stderr and exits with status 1.
+noreturn void die(const char *fmt, ...) RLHF_PRINTF(1, 2);
+void warnf(const char *fmt, ...) RLHF_PRINTF(1, 2);   // "rlhf: warning: MSG"
+void infof(const char *fmt, ...) RLHF_PRINTF(1, 2);   // "MSG" on stderr (rank 0 only later)
+
+void *xmalloc(size_t n);                  // dies (naming the size) when out of memory
+void *xcalloc(size_t count, size_t size); // zeroed
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+// 64-byte aligned, zeroed float buffer for tensors; free with free().
+float *falloc(size_t count);
+
+static inline size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+static inline size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+#endif
