@@ -4,7 +4,7 @@
 CC      ?= gcc
 BLASINC := /usr/include/x86_64-linux-gnu/openblas-openmp
 BLASLIB := /usr/lib/x86_64-linux-gnu/openblas-openmp
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -Isrc -Ibench -I$(BLASINC) -MMD -MP
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -Isrc -Ibench -Itests/support -I$(BLASINC) -MMD -MP
 CFLAGS  ?= -O3 -march=native -fno-math-errno -g
 LDLIBS  := -L$(BLASLIB) -Wl,-rpath,$(BLASLIB) -lopenblas -ljansson -lm
 SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -17,15 +17,17 @@ TEST_SUPPORT := $(sort $(wildcard tests/support/*.c))
 define build_rules
 $(1)/obj/%.o: %.c
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS_BASE) $(2) -c $$< -o $$@
+	@echo "  CC $$<"
+	@$$(CC) $$(CFLAGS_BASE) $(2) -c $$< -o $$@
 $(1)/librlhf.a: $$(patsubst %.c,$(1)/obj/%.o,$$(LIB_SRC))
 	@rm -f $$@
-	ar rcs $$@ $$^
+	@ar rcs $$@ $$^
 $(1)/rlhf: $(1)/obj/src/cli/main.o $(1)/librlhf.a
-	$$(CC) $$(CFLAGS_BASE) $(2) $$^ -o $$@ $$(LDLIBS)
+	@echo "  LD $$@"
+	@$$(CC) $$(CFLAGS_BASE) $(2) $$^ -o $$@ $$(LDLIBS)
 $(1)/tests/%: $(1)/obj/tests/%.o $$(patsubst %.c,$(1)/obj/%.o,$$(TEST_SUPPORT)) $(1)/librlhf.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS_BASE) $(2) $$^ -o $$@ $$(LDLIBS)
+	@$$(CC) $$(CFLAGS_BASE) $(2) $$^ -o $$@ $$(LDLIBS)
 endef
 
 $(eval $(call build_rules,build,$(CFLAGS)))
@@ -39,17 +41,17 @@ SAN_TESTS := $(patsubst tests/%.c,build-san/tests/%,$(TEST_SRC))
 .SECONDARY:
 
 all: deps
-	@$(MAKE) --no-print-directory build/rlhf
+	@$(MAKE) -s --no-print-directory build/rlhf
 
 deps:
 	@scripts/install-deps.sh
 
 test: deps
-	@$(MAKE) --no-print-directory build/rlhf $(TESTS)
+	@$(MAKE) -s --no-print-directory build/rlhf $(TESTS)
 	@tests/run.sh build
 
 sanitize: deps
-	@$(MAKE) --no-print-directory build-san/rlhf $(SAN_TESTS)
+	@$(MAKE) -s --no-print-directory build-san/rlhf $(SAN_TESTS)
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 RLHF_SANITIZE=1 tests/run.sh build-san
 
 bench: all

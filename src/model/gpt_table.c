@@ -220,6 +220,6 @@ size_t gpt_memory_estimate(const GPTConfig *c, int trainable, size_t tokens, siz
     size_t per_layer = tokens * (16 * C + 4) + att;
     size_t floats = P * (trainable ? 4 : 1) + L * per_layer + tokens * (3 * C + 2);
     if (trainable) floats += tokens * 14 * C;  // backward scratch: dres dln dqkv datty dfch dfch_gelu dlnf
-    floats += 64 * (V + C);                    // LM head chunk scratch
+    floats += 64 * V + 128 * C;               // LM head chunk scratch (lmhead_scratch_floats)
     return floats * sizeof(float);
 }

@@ -1,0 +1,31 @@
+// tests/support/tiny.c — tiny models and batches (see tiny.h).
+#include "tiny.h"
+
+#include "util/rng.h"
+
+GPTConfig tiny_config(int score_head) {
+    GPTConfig c = {.n_layer = 2, .n_head = 2, .n_embd = 16, .n_ctx = 32, .vocab_size = 40,
+                   .score_head = score_head};
+    return c;
+}
+
+GPT *tiny_model(int trainable, int score_head, unsigned long long seed) {
+    GPTConfig c = tiny_config(score_head);
+    GPT *m = gpt_create(&c, trainable);
+    gpt_init_weights(m, seed);
+    // larger-than-GPT-2 weights so the tiny model's outputs depend visibly on every input
+    for (size_t i = 0; i < m->n_params; i++) {
+        float v = m->params[i];
+        if (v != 0.0f && v != 1.0f) m->params[i] = v * 10.0f;
+    }
+    return m;
+}
+
+size_t tiny_tokens(int *tok, const int *len, int B, int V, unsigned long long seed) {
+    Rng r;
+    rng_seed(&r, seed, 1, 2);
+    size_t n = 0;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < len[b]; i++) tok[n++] = (int)rng_below(&r, (uint64_t)V);
+    return n;
+}

@@ -1,0 +1,13 @@
+// tests/support/tiny.h — tiny models and batches shared by the model-level tests.
+#ifndef RLHF_TEST_TINY_H
+#define RLHF_TEST_TINY_H
+
+#include "model/gpt.h"
+
+// 2 layers, 2 heads, 16 wide, context 32, vocabulary 40.
+GPTConfig tiny_config(int score_head);
+GPT *tiny_model(int trainable, int score_head, unsigned long long seed);
+// Random tokens in [0, V) for a ragged batch; returns N = Σ len.
+size_t tiny_tokens(int *tok, const int *len, int B, int V, unsigned long long seed);
+
+#endif
