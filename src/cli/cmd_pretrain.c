@@ -40,9 +40,11 @@ int cmd_pretrain(int argc, char **argv) {
         {"quiet", 'q', FLAG_BOOL, &o.quiet, "no progress line", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
-    // --memory needs neither --data nor --out
-    for (int i = 1; i < argc; i++)
+    // --memory needs neither --data nor --out; --resume reads --data from the run's config.json
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--memory")) { flags[0].required = 0; flags[1].required = 0; }
+        if (!strcmp(argv[i], "--resume")) flags[0].required = 0;
+    }
     flags_parse("pretrain", "--data FILE --out DIR [FLAGS]",
                 "Trains a GPT-2-architecture model from scratch (byte-level tokenizer) on a text corpus.",
                 flags, nf, argc, argv, NULL, 0, NULL);
