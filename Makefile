@@ -41,17 +41,17 @@ SAN_TESTS := $(patsubst tests/%.c,build-san/tests/%,$(TEST_SRC))
 .SECONDARY:
 
 all: deps
-	@$(MAKE) -s --no-print-directory build/rlhf
+	@$(MAKE) -s -j$$(nproc) --no-print-directory build/rlhf
 
 deps:
 	@scripts/install-deps.sh
 
 test: deps
-	@$(MAKE) -s --no-print-directory build/rlhf $(TESTS)
+	@$(MAKE) -s -j$$(nproc) --no-print-directory build/rlhf $(TESTS)
 	@tests/run.sh build
 
 sanitize: deps
-	@$(MAKE) -s --no-print-directory build-san/rlhf $(SAN_TESTS)
+	@$(MAKE) -s -j$$(nproc) --no-print-directory build-san/rlhf $(SAN_TESTS)
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 RLHF_SANITIZE=1 tests/run.sh build-san
 
 bench: all

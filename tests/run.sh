@@ -13,8 +13,7 @@ trap 'rm -rf "$RLHF_TEST_TMP"' EXIT
 passed=0; failed=0; failed_names=()
 tests=()
 for t in "$build"/tests/test_*; do [ -x "$t" ] && tests+=("$t"); done
-# command-line tests need the optimised binary's speed; under sanitizers they run too, with the
-# sanitized binary, unless RLHF_SANITIZE_SKIP_CLI is set
+# command-line tests run with the binary of the same build (sanitized under make sanitize)
 for t in tests/cli_*.sh; do [ -f "$t" ] && tests+=("$t"); done
 for t in "${tests[@]}"; do
   name=$(basename "$t")

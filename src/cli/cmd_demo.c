@@ -12,6 +12,7 @@
 #include "util/fileio.h"
 #include "util/flags.h"
 #include "util/timer.h"
+#include "util/utf8.h"
 
 static void show_samples(GPT *m, const Tokenizer *tok, const char *prompt, int n, uint64_t seed) {
     int *ids = xmalloc(sizeof(int));
@@ -28,11 +29,13 @@ static void show_samples(GPT *m, const Tokenizer *tok, const char *prompt, int n
     Err e;
     if (generate(m, n, pp, pl, sid, &sc, &s, &e)) die("demo: %s", e.msg);
     for (int i = 0; i < n; i++) {
-        char *text = tok_decode(tok, s.tokens[i], (size_t)s.len[i]);
+        char *raw = tok_decode(tok, s.tokens[i], (size_t)s.len[i]);
+        char *text = utf8_sanitize(raw, strlen(raw));  // untrained models emit arbitrary bytes
         for (char *c = text; *c; c++)
             if (*c == '\n') *c = '/';
             else if ((unsigned char)*c < 32) *c = '?';
         printf("  [%d] %s|%s\n", i + 1, prompt, text);
+        free(raw);
         free(text);
     }
     samples_free(&s);

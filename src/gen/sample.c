@@ -68,18 +68,27 @@ int sample_token(float *logits, int V, const SampleConfig *sc, double u, float *
         if (chosen < 0) chosen = argmax;
     } else {
         for (int v = 0; v < V; v++) idx[v] = v;
-        // candidates: the top-k; with top-p, grow a sorted prefix until it holds mass top_p
+        // candidates: the top-k; with top-p, grow a sorted prefix of them until it holds mass
+        // top_p of the renormalised top-k distribution (top-k first, then top-p, as Hugging Face
+        // applies them)
         int m = k;
         if (use_p) {
+            double need = sc->top_p;
+            if (k < V) {
+                select_top(logits, idx, V, k);  // idx[0..k) = the top-k
+                double mk = 0;
+                for (int i = 0; i < k; i++) mk += exp((double)logits[idx[i]] - lse);
+                need *= mk;
+            }
             m = k < 64 ? k : 64;
             for (;;) {
-                select_top(logits, idx, V, m);
+                select_top(logits, idx, k, m);
                 sort_desc(logits, idx, m);  // m is small unless the distribution is very flat
                 double mass = 0;
                 int cut = -1;
                 for (int i = 0; i < m; i++) {
                     mass += exp((double)logits[idx[i]] - lse);
-                    if (mass >= sc->top_p) { cut = i + 1; break; }
+                    if (mass >= need) { cut = i + 1; break; }
                 }
                 if (cut > 0) { m = cut; break; }
                 if (m >= k) break;  // top-k bound reached before top-p mass
@@ -127,10 +136,16 @@ int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uin
     for (int i = 0; i < n; i++) {
         out->tokens[i] = xmalloc((size_t)(sc->max_new > 0 ? sc->max_new : 1) * sizeof(int));
         out->logp[i] = xmalloc((size_t)(sc->max_new > 0 ? sc->max_new : 1) * sizeof(float));
-        if (plen[i] <= 0) return err_set(e, "generate: prompt %d is empty", i);
-        if (plen[i] + sc->max_new > c->n_ctx)
-            return err_set(e, "generate: prompt %d has %d tokens; with %d new tokens it exceeds the "
-                              "model's context of %d", i, plen[i], sc->max_new, c->n_ctx);
+        int bad = plen[i] <= 0 ? err_set(e, "generate: prompt %d is empty", i)
+                  : plen[i] + sc->max_new > c->n_ctx
+                      ? err_set(e, "generate: prompt %d has %d tokens; with %d new tokens it "
+                                   "exceeds the model's context of %d",
+                                i, plen[i], sc->max_new, c->n_ctx)
+                      : 0;
+        if (bad) {  // on failure nothing stays allocated (out is cleared)
+            samples_free(out);
+            return -1;
+        }
     }
     if (sc->max_new <= 0) return 0;
     int bs = sc->batch > 0 && sc->batch < n ? sc->batch : n;
@@ -198,5 +213,6 @@ int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uin
     }
     kv_free(&kv);
     free(logits); free(idx); free(slot); free(nn_); free(toks); free(rng);
+    if (rc) samples_free(out);
     return rc;
 }

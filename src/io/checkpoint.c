@@ -196,9 +196,13 @@ GPT *ckpt_load_model(const char *dir, int trainable, Tokenizer *tok, Err *e) {
 }
 
 // Writes into "DIR.tmp.PID", then replaces DIR.
-static int save_folder(const GPT *m, const Tokenizer *tok, const char *dir, const json_t *extra,
+static int save_folder(const GPT *m, const Tokenizer *tok, const char *dir_arg, const json_t *extra,
                        const json_t *state, Err *e) {
-    char tmp[4096];
+    // "runs/x/" names the folder runs/x: without trailing slashes the temporary folder is a
+    // sibling ("runs/x.tmp.PID"), not a child that the replacement would try to move into itself
+    char dir[4096], tmp[4096 + 32];
+    snprintf(dir, sizeof dir, "%s", dir_arg);
+    for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--) dir[n - 1] = 0;
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", dir, (int)getpid());
     if (remove_tree(tmp, e) || mkdir_p(tmp, e)) return -1;
     int rc = -1;
@@ -260,10 +264,34 @@ int ckpt_save_train(const GPT *m, const Tokenizer *tok, const char *dir, const j
     return save_folder(m, tok, dir, NULL, state, e);
 }
 
+// Fails unless DIR/config.json describes m's shape: n_head (no tensor shape shows it) and a
+// checkpoint with more layers than the model (its extra tensors would be ignored) must not load.
+static int check_same_config(const GPT *m, const char *dir, Err *e) {
+    GPTConfig c;
+    if (ckpt_read_config(dir, &c, e)) return -1;
+    const GPTConfig *w = &m->cfg;
+    const char *field = c.n_layer != w->n_layer       ? "n_layer"
+                        : c.n_head != w->n_head       ? "n_head"
+                        : c.n_embd != w->n_embd       ? "n_embd"
+                        : c.n_ctx != w->n_ctx         ? "n_positions"
+                        : c.vocab_size != w->vocab_size ? "vocab_size"
+                        : c.score_head != w->score_head ? "architectures (score head)"
+                                                        : NULL;
+    if (!field) return 0;
+    char *p = path_join(dir, "config.json");
+    err_set(e, "%s: the checkpoint does not match the model: %s differs (checkpoint: n_layer %d, "
+               "n_head %d, n_embd %d, n_positions %d, vocab_size %d, score head %d; model: %d, %d, "
+               "%d, %d, %d, %d)", p, field, c.n_layer, c.n_head, c.n_embd, c.n_ctx, c.vocab_size,
+            c.score_head, w->n_layer, w->n_head, w->n_embd, w->n_ctx, w->vocab_size, w->score_head);
+    free(p);
+    return -1;
+}
+
 int ckpt_load_train(GPT *m, const char *dir, json_t **state, Err *e) {
     *state = NULL;
-    if (ckpt_load_weights(m, dir, e)) return -1;
     if (!m->adam_m) return err_set(e, "%s: loading optimizer state into a frozen model", dir);
+    if (check_same_config(m, dir, e)) return -1;
+    if (ckpt_load_weights(m, dir, e)) return -1;
     char *p = path_join(dir, "optimizer.safetensors");
     StFile f;
     int rc = st_open(&f, p, e);

@@ -101,7 +101,7 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
             double logs, ez;
             row_stats(zr, V, &mx, &logs, &ez);
             size_t n = idx[r];
-            float gl = dlogp[n], ge = dent ? dent[n] : 0.0f;
+            float gl = dlogp ? dlogp[n] : 0.0f, ge = dent ? dent[n] : 0.0f;
             float lse = (float)logs, ezf = (float)ez;
             for (size_t v = 0; v < V; v++) {
                 float d = zr[v] - mx;

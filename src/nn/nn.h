@@ -78,7 +78,7 @@ void attention_forward_cached(float *out, const float *q, size_t q_stride, const
 size_t lmhead_scratch_floats(size_t C, size_t V);
 void lmhead_forward(float *logp, float *ent, const float *x, const float *wte, const int *target,
                     float inv_temp, size_t N, size_t C, size_t V, float *scratch);
-// Given dlogp[n] (and dent[n], may be NULL) at active positions: recomputes the chunk's logits,
+// Given dlogp[n] and dent[n] (either may be NULL) at active positions: recomputes the chunk's logits,
 // dx[N,C] += ..., dwte[V,C] += ...  (dx or dwte may be NULL).
 void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *dent,
                      const float *x, const float *wte, const int *target, float inv_temp,
