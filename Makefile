@@ -1,5 +1,6 @@
 # rlhf.c build. `make` builds build/rlhf; `make test`, `make sanitize`, `make bench`, `make demo`.
-# Every target that builds first runs scripts/install-deps.sh (installs missing Debian packages).
+# `make valgrind` runs the unit tests under valgrind (memcheck, leaks). Every target that builds
+# first runs scripts/install-deps.sh (installs missing Debian packages).
 
 CC      ?= gcc
 BLASINC := /usr/include/x86_64-linux-gnu/openblas-openmp
@@ -32,11 +33,14 @@ endef
 
 $(eval $(call build_rules,build,$(CFLAGS)))
 $(eval $(call build_rules,build-san,$(SANFLAGS)))
+# valgrind cannot decode AVX-512: its build targets AVX2, and OpenBLAS is pinned to Haswell kernels
+$(eval $(call build_rules,build-vg,-O1 -g -march=x86-64-v3))
 
 TESTS     := $(patsubst tests/%.c,build/tests/%,$(TEST_SRC))
 SAN_TESTS := $(patsubst tests/%.c,build-san/tests/%,$(TEST_SRC))
+VG_TESTS  := $(patsubst tests/%.c,build-vg/tests/%,$(TEST_SRC))
 
-.PHONY: all deps test sanitize bench demo clean
+.PHONY: all deps test sanitize valgrind bench demo clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -54,6 +58,11 @@ sanitize: deps
 	@$(MAKE) -s -j$$(nproc) --no-print-directory build-san/rlhf $(SAN_TESTS)
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 RLHF_SANITIZE=1 tests/run.sh build-san
 
+valgrind:
+	@scripts/install-deps.sh valgrind
+	@$(MAKE) -s -j$$(nproc) --no-print-directory $(VG_TESTS)
+	@RLHF_VALGRIND=1 OPENBLAS_CORETYPE=Haswell OMP_NUM_THREADS=1 tests/run.sh build-vg
+
 bench: all
 	@build/rlhf bench
 
@@ -61,6 +70,6 @@ demo: all
 	@build/rlhf demo
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-vg
 
--include $(shell find build build-san -name '*.d' 2>/dev/null)
+-include $(shell find build build-san build-vg -name '*.d' 2>/dev/null)

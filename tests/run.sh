@@ -21,7 +21,11 @@ for t in "${tests[@]}"; do
   log="$RLHF_TEST_TMP/$name.log"
   start=$(date +%s.%N)
   if [[ "$t" == *.sh ]]; then
+    [ -n "${RLHF_VALGRIND:-}" ] && continue  # command-line tests: not under valgrind
     timeout 600 bash "$t" >"$log" 2>&1; rc=$?
+  elif [ -n "${RLHF_VALGRIND:-}" ]; then
+    timeout 900 valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
+      "$t" >"$log" 2>&1; rc=$?
   else
     timeout 600 "$t" >"$log" 2>&1; rc=$?
   fi

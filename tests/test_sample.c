@@ -270,7 +270,7 @@ static void test_large_vocab(void) {
         CHECK(bad_lp == 0, "large V shape %d: %d wrong logp", shape, bad_lp);
         // a full sort of 50257 floats costs a few ms; partial selection of a small nucleus far
         // less. Generous bounds (sanitizer builds run here too).
-        double limit = shape == 0 ? 0.02 : 0.2;
+        double limit = getenv("RLHF_VALGRIND") ? 1e9 : shape == 0 ? 0.02 : 0.2;
         CHECK(dt < limit, "large V shape %d (nucleus %d): %.2f ms per token", shape, m, dt * 1e3);
         printf("V=%d shape %d: nucleus %d tokens, %.3f ms per token\n", V, shape, m, dt * 1e3);
     }
@@ -370,6 +370,10 @@ static void check_against_forward(int line, GPT *m, const Samples *s, const Samp
 }
 
 static void test_generate(void) {
+    // one thread unless a check says otherwise: a tiny model's many short parallel regions only
+    // wait on each other, badly so on a busy machine
+    int threads0 = threads_get();
+    threads_set(1);
     GPT *m = tiny_model(0, 0, 21);
     int V = m->cfg.vocab_size;
     tiny_tokens(g_ptok, g_plen, NP, V, 33);
@@ -398,26 +402,27 @@ static void test_generate(void) {
     CHECK(differ >= NP - 1, "another seed changes the samples (%d of %d differ)", differ, NP);
     samples_free(&s);
     sc.seed = 7;
-    // batch size and thread count do not matter
+    // batch size and thread count do not matter: the same tokens; the log-probabilities agree to
+    // rounding (bit-for-bit with OpenBLAS's AVX-512 kernels, but its Haswell sgemm rounds
+    // differently for different row counts)
     int batches[] = {1, 2, 3, 4, 5, 6};
     for (size_t k = 0; k < sizeof batches / sizeof batches[0]; k++) {
         sc.batch = batches[k];
         CHECK(gen(m, &sc, &s, &e) == 0, "%s", e.msg);
-        CHECK(same_samples(&s, &ref, 1, "batch"), "batch %d gives the samples of batch 0", sc.batch);
+        CHECK(same_samples(&s, &ref, 0, "batch"), "batch %d gives the samples of batch 0", sc.batch);
         samples_free(&s);
     }
     sc.batch = 0;
-    int threads0 = threads_get();
-    for (int th = 1; th <= 2; th++) {
+    // (under valgrind, whose floating point differs from the CPU's, only one thread count is run)
+    for (int th = getenv("RLHF_VALGRIND") ? 1 : 2; th >= 1; th--) {
         threads_set(th);
         for (int bt = 0; bt <= 2; bt += 2) {
             sc.batch = bt;
             CHECK(gen(m, &sc, &s, &e) == 0, "%s", e.msg);
-            CHECK(same_samples(&s, &ref, 1, "threads"), "%d threads, batch %d: same samples", th, bt);
+            CHECK(same_samples(&s, &ref, 0, "threads"), "%d threads, batch %d: same samples", th, bt);
             samples_free(&s);
         }
     }
-    threads_set(threads0);
     sc.batch = 0;
     // a sample alone (its own sample id) equals the same sample in the batch
     for (int i = 0; i < NP; i++) {
@@ -545,6 +550,7 @@ static void test_generate(void) {
     CHECK(generate(m, 0, NULL, NULL, NULL, &u, &s, &e) == 0 && s.n == 0, "zero prompts: %s", e.msg);
     samples_free(&s);
     gpt_free(m);
+    threads_set(threads0);
 }
 
 int main(void) {

@@ -10,8 +10,8 @@
 
 typedef struct {
     float temperature;  // 0 = greedy
-    int top_k;          // 0 = off
-    float top_p;        // 1 = off
+    int top_k;          // 0 = off; applied first
+    float top_p;        // 1 = off; nucleus of the (renormalised) top-k distribution
     int max_new;        // new tokens at most
     int eos_id;         // stop after emitting it (-1: never stop early)
     uint64_t seed;
@@ -33,7 +33,8 @@ int sample_token(float *logits, int V, const SampleConfig *sc, double u, float *
                  int *idx_scratch);
 
 // Samples continuations for n prompts (prompt i: plen[i] tokens). sample_id[i] keys the random
-// stream of sample i (its global index, so batch layout never changes the result).
+// stream of sample i (its global index, so batch layout never changes the sampled tokens; their
+// log-probabilities agree to BLAS rounding). On failure *out is left empty (nothing to free).
 int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uint64_t *sample_id,
              const SampleConfig *sc, Samples *out, Err *e);
 void samples_free(Samples *s);
