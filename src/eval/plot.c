@@ -54,7 +54,7 @@ int plot_metrics_svg(const char *metrics_path, const char *svg_path, const char 
     free(line);
     fclose(in);
 
-    const int W = 640, PH = 220, M = 60;
+    const int W = 660, PH = 220, M = 80;
     int panels = 0;
     for (int k = 0; k < nkeys; k++) panels += s[k].n > 0;
     AtomicFile af;
@@ -83,7 +83,7 @@ int plot_metrics_svg(const char *metrics_path, const char *svg_path, const char 
         for (int t = 0; t <= 4; t++) {
             double yv = y0 + (y1 - y0) * t / 4.0;
             double py = top + 20 + height - height * t / 4.0;
-            fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n", left - 4, py + 4, yv);
+            fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", left - 4, py + 4, yv);
             double xv = x0 + (x1 - x0) * t / 4.0;
             double px = left + width * t / 4.0;
             fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.0f</text>\n", px,

@@ -71,47 +71,36 @@ int gpt_config_check(const GPTConfig *c, Err *e) {
     return 0;
 }
 
+// Fills one table entry for spec sp (layer l for LAYER tensors) at offset *off, advancing *off.
+static void set_tensor(GPTTensor *x, const TensorSpec *sp, const GPTConfig *c, int l, size_t *off) {
+    snprintf(x->name, sizeof x->name, sp->name, l);
+    x->ndim = sp->ndim;
+    x->numel = 1;
+    for (int d = 0; d < x->ndim; d++) {
+        x->shape[d] = dim_size(c, sp->dims[d]);
+        x->numel *= x->shape[d];
+    }
+    x->offset = *off;
+    *off += x->numel;
+    x->init = sp->init;
+    x->decay = x->ndim == 2;
+    x->is_head = sp->scope == HEAD;
+}
+
 int gpt_tensor_table(const GPTConfig *c, GPTTensor **out, size_t *n_params) {
     int cap = (int)N_SPECS * (c->n_layer + 1), n = 0;
     GPTTensor *t = xcalloc((size_t)cap, sizeof *t);
     size_t off = 0;
-    // globals before the layers, layers in order, then the remaining globals, then the head:
-    // the SPECS order with LAYER entries expanded per layer.
+    // the SPECS order, with the run of LAYER entries expanded once per layer
     for (size_t s = 0; s < N_SPECS;) {
         if (SPECS[s].scope == LAYER) {
             size_t first = s;
             while (s < N_SPECS && SPECS[s].scope == LAYER) s++;
             for (int l = 0; l < c->n_layer; l++)
-                for (size_t k = first; k < s; k++) {
-                    GPTTensor *x = &t[n++];
-                    snprintf(x->name, sizeof x->name, SPECS[k].name, l);
-                    x->ndim = SPECS[k].ndim;
-                    x->numel = 1;
-                    for (int d = 0; d < x->ndim; d++) {
-                        x->shape[d] = dim_size(c, SPECS[k].dims[d]);
-                        x->numel *= x->shape[d];
-                    }
-                    x->offset = off;
-                    off += x->numel;
-                    x->init = SPECS[k].init;
-                    x->decay = x->ndim == 2;
-                }
+                for (size_t k = first; k < s; k++) set_tensor(&t[n++], &SPECS[k], c, l, &off);
             continue;
         }
-        if (SPECS[s].scope == HEAD && !c->score_head) { s++; continue; }
-        GPTTensor *x = &t[n++];
-        snprintf(x->name, sizeof x->name, "%s", SPECS[s].name);
-        x->ndim = SPECS[s].ndim;
-        x->numel = 1;
-        for (int d = 0; d < x->ndim; d++) {
-            x->shape[d] = dim_size(c, SPECS[s].dims[d]);
-            x->numel *= x->shape[d];
-        }
-        x->offset = off;
-        off += x->numel;
-        x->init = SPECS[s].init;
-        x->decay = x->ndim == 2;
-        x->is_head = SPECS[s].scope == HEAD;
+        if (SPECS[s].scope != HEAD || c->score_head) set_tensor(&t[n++], &SPECS[s], c, 0, &off);
         s++;
     }
     *out = t;
