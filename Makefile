@@ -1,13 +1,15 @@
 # rlhf.c build. `make` builds build/rlhf; `make test`, `make sanitize`, `make bench`, `make demo`.
 # `make valgrind` runs the unit tests under valgrind (memcheck, leaks). Every target that builds
 # first runs scripts/install-deps.sh (installs missing Debian packages).
+# `make test` also sets up the cached .venv/ (scripts/setup-venv.sh: Debian's python3-torch +
+# transformers) for the cross-check against Hugging Face (tests/cli_hf_crosscheck.sh).
 
 CC      ?= gcc
 BLASINC := /usr/include/x86_64-linux-gnu/openblas-openmp
 BLASLIB := /usr/lib/x86_64-linux-gnu/openblas-openmp
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -Isrc -Ibench -Itests/support -I$(BLASINC) -MMD -MP
 CFLAGS  ?= -O3 -march=native -fno-math-errno -g
-LDLIBS  := -L$(BLASLIB) -Wl,-rpath,$(BLASLIB) -lopenblas -ljansson -lm
+LDLIBS  := -L$(BLASLIB) -Wl,-rpath,$(BLASLIB) -lopenblas -ljansson -lutf8proc -lm
 SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 LIB_SRC  := $(sort $(shell find src bench -name '*.c' ! -path 'src/cli/main.c'))
@@ -51,6 +53,7 @@ deps:
 	@scripts/install-deps.sh
 
 test: deps
+	@scripts/setup-venv.sh || echo "rlhf: no Python environment: the Hugging Face cross-check will be SKIPPED"
 	@$(MAKE) -s -j$$(nproc) --no-print-directory build/rlhf $(TESTS)
 	@tests/run.sh build
 

@@ -15,6 +15,9 @@ void bench_train_step(int B, int T, int repeat);
 void bench_generate(int batch, int repeat, double membw_gbps);
 // Memory read bandwidth: vectorised read of 1 GiB with all threads; returns GB/s (median).
 double bench_membw(int repeat);
+// Tokenizer: training an 8k BPE on ~5 MB of generated English-like prose, and GPT-2 BPE encoding
+// speed on one core (skipped, with a JSON note, without the GPT-2 files).
+void bench_tokenize(int repeat);
 // Helpers shared by the benchmarks.
 double bench_median(double *x, int n);
 void bench_common_fields(char *buf, size_t n);  // "\"blas_kernel\": ..., \"threads\": ..."

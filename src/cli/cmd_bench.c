@@ -10,7 +10,7 @@ int cmd_bench(int argc, char **argv) {
     const char *only = NULL;
     int steps = 5;
     Flag flags[] = {
-        {"only", 0, FLAG_STRING, &only, "run one benchmark: train_step, generate or membw", 0, 0},
+        {"only", 0, FLAG_STRING, &only, "run one benchmark: train_step, generate, membw or tokenize", 0, 0},
         {"repeat", 0, FLAG_INT, &steps, "timed repetitions per measurement (median reported)", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
@@ -24,6 +24,7 @@ int cmd_bench(int argc, char **argv) {
     double bw = 0;
     if (!only || !strcmp(only, "membw") || !strcmp(only, "generate")) { bw = bench_membw(steps); any = 1; }
     if (!only || !strcmp(only, "generate")) { bench_generate(1, steps, bw); bench_generate(32, steps, bw); }
+    if (!only || !strcmp(only, "tokenize")) { bench_tokenize(steps); any = 1; }
     if (!any) { fprintf(stderr, "rlhf bench: unknown benchmark \"%s\"\n", only); return 2; }
     return 0;
 }

@@ -13,6 +13,7 @@ int cmd_pretrain(int argc, char **argv) {
     Flag flags[] = {
         {"data", 0, FLAG_STRING, &o.data, "training text: .txt (one document) or .jsonl of {\"text\": ...}", 1, 0},
         {"out", 0, FLAG_STRING, &o.out, "run folder (config.json, metrics.jsonl, checkpoints/, final/)", 1, 0},
+        {"tokenizer", 0, FLAG_STRING, &o.tokenizer, "tokenizer folder (vocab.json + merges.txt, e.g. from tokenizer-train); default: bytes", 0, 0},
         {"layers", 0, FLAG_INT, &o.layers, "transformer blocks", 0, 0},
         {"heads", 0, FLAG_INT, &o.heads, "attention heads (must divide --embd)", 0, 0},
         {"embd", 0, FLAG_INT, &o.embd, "embedding width", 0, 0},
@@ -46,7 +47,7 @@ int cmd_pretrain(int argc, char **argv) {
         if (!strcmp(argv[i], "--resume")) flags[0].required = 0;
     }
     flags_parse("pretrain", "--data FILE --out DIR [FLAGS]",
-                "Trains a GPT-2-architecture model from scratch (byte-level tokenizer) on a text corpus.",
+                "Trains a GPT-2-architecture model from scratch on a text corpus (byte-level tokenizer, or --tokenizer DIR for BPE; the vocabulary size follows the tokenizer).",
                 flags, nf, argc, argv, NULL, 0, NULL);
     o.seed = (uint64_t)seed;
     if (o.resume && !flag_seen(flags, nf, "steps")) o.steps = 0;  // keep the run's own

@@ -38,9 +38,9 @@ int cmd_sample(int argc, char **argv) {
         return 2;
     }
     Err e;
-    Tokenizer tok;
+    Tokenizer tok = {0};
     GPT *m = ckpt_load_model(model, 0, &tok, &e);
-    if (!m) { fprintf(stderr, "rlhf sample: error: %s\n", e.msg); return 1; }
+    if (!m) { fprintf(stderr, "rlhf sample: error: %s\n", e.msg); tok_free(&tok); return 1; }
     int *ids = NULL;
     size_t len = 0, cap = 0;
     ids = xmalloc(sizeof(int));
@@ -95,5 +95,6 @@ int cmd_sample(int argc, char **argv) {
     }
     free(prompts); free(plen); free(sid); free(ids);
     gpt_free(m);
+    tok_free(&tok);
     return rc;
 }

@@ -16,15 +16,22 @@ typedef struct {
 static const Command COMMANDS[] = {
     {"pretrain", cmd_pretrain, "train a GPT from scratch on a text corpus (.txt or .jsonl {\"text\"})"},
     {"sample", cmd_sample, "sample continuations of a prompt from a model folder"},
+    {"init", cmd_init, "write a randomly initialised model folder (LM, or reward model with --score-head)"},
+    {"logprobs", cmd_logprobs, "per-token log-probabilities and perplexity of JSONL records"},
+    {"score", cmd_score, "reward-model scores of JSONL records"},
     {"bench", cmd_bench, "measure training-step and generation speed (JSON lines)"},
     {"demo", cmd_demo, "train a tiny model on a built-in corpus and show samples before/after"},
+    {"tokenize", cmd_tokenize, "encode JSON-string lines to token ids (or --decode ids to strings)"},
+    {"tokenizer-train", cmd_tokenizer_train, "learn a byte-level BPE vocabulary from a corpus"},
+    {"convert", cmd_convert, "convert a model: Hugging Face folder <-> llm.c .bin (fp32 or bf16)"},
+    {"info", cmd_info, "describe a model path: format, config, parameter count, tensors"},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 
 static void usage(FILE *f) {
     fprintf(f, "usage: rlhf COMMAND [FLAGS]   (rlhf COMMAND --help for its flags)\n\n"
                "RLHF for GPT-2-family models, in C.\n\ncommands:\n");
-    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-15s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fprintf(f, "\nThreads: OMP_NUM_THREADS (default: all cores).\n");
 }
 

@@ -8,13 +8,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/llmc.h"
+
 static int ends_with(const char *s, const char *suf) {
     size_t a = strlen(s), b = strlen(suf);
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
+// An llm.c token shard: ids as stored (each document starts with EOT); documents = EOS count.
+static int load_shard(const char *path, const Tokenizer *tok, TokenStream *out, Err *e) {
+    if (llmc_shard_load(path, tok ? tok->vocab_size : 0, &out->tokens, &out->n, e)) return -1;
+    for (size_t i = 0; tok && i < out->n; i++) out->n_docs += out->tokens[i] == tok->eos_id;
+    if (out->n_docs == 0) out->n_docs = 1;
+    return 0;
+}
+
 int textdata_load(const char *path, const Tokenizer *tok, TokenStream *out, Err *e) {
     memset(out, 0, sizeof *out);
+    uint32_t magic = 0;
+    Err ignore;
+    if (ends_with(path, ".bin") ||
+        (llmc_file_magic(path, &magic, &ignore) == 0 && magic == LLMC_SHARD_MAGIC))
+        return load_shard(path, tok, out, e);
     FILE *fp = fopen(path, "rb");
     if (!fp) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 0;
@@ -56,10 +71,22 @@ int textdata_load(const char *path, const Tokenizer *tok, TokenStream *out, Err 
         }
         free(line);
     } else {
-        char buf[1 << 16];
-        size_t got;
-        while ((got = fread(buf, 1, sizeof buf, fp)) > 0)
-            tok_encode(tok, buf, got, &out->tokens, &out->n, &cap);
+        // chunks end at a piece boundary (tok_split_point), so BPE sees every word whole
+        size_t bcap = 1 << 16, have = 0, got;
+        char *buf = xmalloc(bcap);
+        while ((got = fread(buf + have, 1, bcap - have, fp)) > 0) {
+            have += got;
+            size_t p = tok_split_point(buf, have);
+            if (p == 0) {
+                if (have == bcap) buf = xrealloc(buf, bcap *= 2);
+                continue;
+            }
+            tok_encode(tok, buf, p, &out->tokens, &out->n, &cap);
+            memmove(buf, buf + p, have - p);
+            have -= p;
+        }
+        tok_encode(tok, buf, have, &out->tokens, &out->n, &cap);
+        free(buf);
         if (ferror(fp)) rc = err_set(e, "%s: read error: %s", path, strerror(errno));
         if (out->n + 1 > cap) out->tokens = xrealloc(out->tokens, (out->n + 1) * sizeof(int));
         out->tokens[out->n++] = tok->eos_id;

@@ -3,6 +3,7 @@
 // the "transformer." prefix as GPT2LMHeadModel saves them and read with or without it.
 #include "io/checkpoint.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +71,7 @@ out:
     return rc;
 }
 
-static json_t *config_json(const GPT *m, const Tokenizer *tok) {
+static json_t *config_json(const GPT *m, const Tokenizer *tok, int bf16) {
     const GPTConfig *c = &m->cfg;
     json_t *j = json_object();
     json_object_set_new(j, "model_type", json_string("gpt2"));
@@ -97,7 +98,8 @@ static json_t *config_json(const GPT *m, const Tokenizer *tok) {
     if (tok) {
         json_object_set_new(j, "bos_token_id", json_integer(tok->eos_id));
         json_object_set_new(j, "eos_token_id", json_integer(tok->eos_id));
-        json_object_set_new(j, "pad_token_id", json_integer(tok->pad_id));
+        // GPT-2's own vocabulary has no pad token: then there is none to name
+        json_object_set_new(j, "pad_token_id", tok->pad_id >= 0 ? json_integer(tok->pad_id) : json_null());
     }
     if (c->score_head) {
         json_t *id2label = json_object(), *label2id = json_object();
@@ -106,7 +108,7 @@ static json_t *config_json(const GPT *m, const Tokenizer *tok) {
         json_object_set_new(j, "id2label", id2label);
         json_object_set_new(j, "label2id", label2id);
     }
-    json_object_set_new(j, "torch_dtype", json_string("float32"));
+    json_object_set_new(j, "torch_dtype", json_string(bf16 ? "bfloat16" : "float32"));
     return j;
 }
 
@@ -117,7 +119,7 @@ static void tensor_file_name(const GPTTensor *t, const char *prefix, char *buf, 
 
 // Writes one safetensors file of the model's tensors from buf (params or a moment buffer).
 static int write_tensors(const GPT *m, const float *buf, const char *prefix, const char *path,
-                         Err *e) {
+                         int bf16, Err *e) {
     StWriteTensor *ts = xcalloc((size_t)m->n_tensors, sizeof *ts);
     char (*names)[96] = xcalloc((size_t)m->n_tensors, sizeof *names);
     for (int i = 0; i < m->n_tensors; i++) {
@@ -130,18 +132,28 @@ static int write_tensors(const GPT *m, const float *buf, const char *prefix, con
         ts[i].shape[1] = t->shape[1];
     }
     const char *mk[] = {"format"}, *mv[] = {"pt"};
-    int rc = st_write(path, ts, m->n_tensors, mk, mv, 1, 0, e);
+    int rc = st_write(path, ts, m->n_tensors, mk, mv, 1, bf16, e);
     free(ts);
     free(names);
     return rc;
 }
 
-// Reads every tensor of the model from an open safetensors file into buf. Trunk tensors may carry
-// the "transformer." prefix or not.
-static int read_tensors(const GPT *m, const StFile *f, float *buf, const char *prefix, Err *e) {
+static void fmt_shape(char *buf, size_t n, int ndim, const size_t *shape) {
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < ndim && k < n; d++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%zu", d ? ", " : "", shape[d]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+}
+
+// Reads every tensor of a table (tensors[0..n)) from an open safetensors file into buf. Trunk
+// tensors may carry the "transformer." prefix or not. used (may be NULL): used[i] = 1 for each
+// file tensor read. buf NULL: only checks that every tensor is present with its shape and a float
+// dtype (before the model is allocated, so a lying config.json cannot cause a huge allocation).
+static int read_tensors(const GPTTensor *tensors, int n, const StFile *f, float *buf,
+                        const char *prefix, char *used, Err *e) {
     char name[128];
-    for (int i = 0; i < m->n_tensors; i++) {
-        const GPTTensor *t = &m->tensors[i];
+    for (int i = 0; i < n; i++) {
+        const GPTTensor *t = &tensors[i];
         tensor_file_name(t, prefix, name, sizeof name);
         const StTensor *st = st_find(f, name);
         if (!st && !t->is_head) {
@@ -155,9 +167,90 @@ static int read_tensors(const GPT *m, const StFile *f, float *buf, const char *p
             return err_set(e, "%s: tensor \"%s\" is missing (expected shape [%zu])", f->path,
                            name, t->shape[0]);
         }
-        if (st_read_f32(f, st, buf + t->offset, t->ndim, t->shape, e)) return -1;
+        if (buf) {
+            if (st_read_f32(f, st, buf + t->offset, t->ndim, t->shape, e)) return -1;
+        } else {
+            int same = st->ndim == t->ndim;
+            for (int d = 0; same && d < t->ndim; d++) same = st->shape[d] == t->shape[d];
+            if (!same) {
+                char want[96], got[200];
+                fmt_shape(want, sizeof want, t->ndim, t->shape);
+                fmt_shape(got, sizeof got, st->ndim, st->shape);
+                return err_set(e, "%s: tensor \"%s\": expected shape %s, found %s", f->path,
+                               st->name, want, got);
+            }
+            if (st->dtype == ST_OTHER)
+                return err_set(e, "%s: tensor \"%s\": dtype %s cannot be read as float "
+                                  "(supported: F32, BF16, F16)", f->path, st->name, st->dtype_name);
+        }
+        if (used) used[st - f->tensors] = 1;
     }
     return 0;
+}
+
+// The causal-mask buffers GPT2Model saves with older transformers: [transformer.]h.N.attn.bias
+// and h.N.attn.masked_bias. They are not parameters.
+static int is_mask_buffer(const char *name) {
+    if (strncmp(name, "transformer.", 12) == 0) name += 12;
+    if (strncmp(name, "h.", 2) != 0) return 0;
+    const char *p = name + 2;
+    if (*p < '0' || *p > '9') return 0;
+    while (*p >= '0' && *p <= '9') p++;
+    return strcmp(p, ".attn.bias") == 0 || strcmp(p, ".attn.masked_bias") == 0;
+}
+
+// Every tensor of the file not read into the model must be a mask buffer or a tied lm_head
+// (equal to wte; a different one is used as wte anyway, with a warning). Anything else is refused:
+// dropping parameters silently would load a different model than the file holds.
+static int check_leftovers(const GPT *m, const StFile *f, const char *used, Err *e) {
+    for (int i = 0; i < f->n; i++) {
+        if (used[i]) continue;
+        const StTensor *st = &f->tensors[i];
+        const char *name = st->name;
+        if (is_mask_buffer(name)) continue;
+        if (strcmp(name, "lm_head.weight") == 0) {
+            const GPTTensor *wte = &m->tensors[0];  // the table's first tensor
+            float *tmp = falloc(wte->numel);
+            int rc = st_read_f32(f, st, tmp, wte->ndim, wte->shape, e);
+            if (!rc) {
+                double maxd = 0;
+                for (size_t k = 0; k < wte->numel; k++) {
+                    double d = fabs((double)tmp[k] - (double)m->params[wte->offset + k]);
+                    if (!(d <= maxd)) maxd = d;  // NaN counts as a difference
+                }
+                if (maxd != 0)
+                    warnf("%s: lm_head.weight differs from wte.weight (max |difference| %g); GPT-2 "
+                          "ties them, so the output layer uses wte.weight", f->path, maxd);
+            }
+            free(tmp);
+            if (rc) return -1;
+            continue;
+        }
+        const char *base = strncmp(name, "transformer.", 12) == 0 ? name + 12 : name;
+        char why[160] = "";
+        int layer;
+        if (sscanf(base, "h.%d.", &layer) == 1 && layer >= m->cfg.n_layer)
+            snprintf(why, sizeof why, ": layer %d, but config.json has n_layer %d (layers 0..%d)",
+                     layer, m->cfg.n_layer, m->cfg.n_layer - 1);
+        else if (strcmp(base, "score.weight") == 0 && !m->cfg.score_head)
+            snprintf(why, sizeof why, ": a score head, but config.json's architectures does not "
+                                      "name GPT2ForSequenceClassification");
+        char shape[200];
+        fmt_shape(shape, sizeof shape, st->ndim, st->shape);
+        return err_set(e, "%s: unexpected tensor \"%s\" (%s %s) is not a parameter of this GPT-2 "
+                          "model%s; refusing to drop it",
+                       f->path, name, st->dtype_name, shape, why);
+    }
+    return 0;
+}
+
+// Reads the model's tensors from an open file and checks what is left over.
+static int load_from(GPT *m, const StFile *f, Err *e) {
+    char *used = xcalloc(f->n ? (size_t)f->n : 1, 1);
+    int rc = read_tensors(m->tensors, m->n_tensors, f, m->params, "", used, e);
+    if (!rc) rc = check_leftovers(m, f, used, e);
+    free(used);
+    return rc;
 }
 
 int ckpt_load_weights(GPT *m, const char *dir, Err *e) {
@@ -166,7 +259,7 @@ int ckpt_load_weights(GPT *m, const char *dir, Err *e) {
     int rc = st_open(&f, path, e);
     free(path);
     if (rc) return -1;
-    rc = read_tensors(m, &f, m->params, "", e);
+    rc = load_from(m, &f, e);
     st_close(&f);
     return rc;
 }
@@ -184,20 +277,40 @@ GPT *ckpt_load_model(const char *dir, int trainable, Tokenizer *tok, Err *e) {
         if (tok->vocab_size > c.vocab_size) {
             err_set(e, "%s: tokenizer has %d ids but the model's vocab_size is %d", dir,
                     tok->vocab_size, c.vocab_size);
+            tok_free(tok);
             return NULL;
         }
     }
-    GPT *m = gpt_create(&c, trainable);
-    if (ckpt_load_weights(m, dir, e)) {
-        gpt_free(m);
+    char *path = path_join(dir, "model.safetensors");
+    StFile f;
+    int rc = st_open(&f, path, e);
+    free(path);
+    if (rc) {
+        if (tok) tok_free(tok);
         return NULL;
     }
+    // the file must hold every tensor the config implies before the model is allocated
+    GPTTensor *table;
+    size_t np;
+    int nt = gpt_tensor_table(&c, &table, &np);
+    rc = read_tensors(table, nt, &f, NULL, "", NULL, e);
+    free(table);
+    GPT *m = NULL;
+    if (!rc) {
+        m = gpt_create(&c, trainable);
+        if (load_from(m, &f, e)) {
+            gpt_free(m);
+            m = NULL;
+        }
+    }
+    st_close(&f);
+    if (!m && tok) tok_free(tok);
     return m;
 }
 
 // Writes into "DIR.tmp.PID", then replaces DIR.
 static int save_folder(const GPT *m, const Tokenizer *tok, const char *dir_arg, const json_t *extra,
-                       const json_t *state, Err *e) {
+                       const json_t *state, int bf16, Err *e) {
     // "runs/x/" names the folder runs/x: without trailing slashes the temporary folder is a
     // sibling ("runs/x.tmp.PID"), not a child that the replacement would try to move into itself
     char dir[4096], tmp[4096 + 32];
@@ -206,7 +319,7 @@ static int save_folder(const GPT *m, const Tokenizer *tok, const char *dir_arg, 
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", dir, (int)getpid());
     if (remove_tree(tmp, e) || mkdir_p(tmp, e)) return -1;
     int rc = -1;
-    json_t *cfg = config_json(m, tok);
+    json_t *cfg = config_json(m, tok, bf16);
     if (extra) json_object_update(cfg, (json_t *)extra);
     char *p = path_join(tmp, "config.json");
     rc = json_write_file(p, cfg, e);
@@ -214,7 +327,7 @@ static int save_folder(const GPT *m, const Tokenizer *tok, const char *dir_arg, 
     json_decref(cfg);
     if (rc) goto fail;
     p = path_join(tmp, "model.safetensors");
-    rc = write_tensors(m, m->params, "", p, e);
+    rc = write_tensors(m, m->params, "", p, bf16, e);
     free(p);
     if (rc) goto fail;
     if (tok && (rc = tok_save(tok, tmp, e))) goto fail;
@@ -257,11 +370,16 @@ fail:
 }
 
 int ckpt_save_model(const GPT *m, const Tokenizer *tok, const char *dir, const json_t *extra, Err *e) {
-    return save_folder(m, tok, dir, extra, NULL, e);
+    return save_folder(m, tok, dir, extra, NULL, 0, e);
+}
+
+int ckpt_save_model_bf16(const GPT *m, const Tokenizer *tok, const char *dir, const json_t *extra,
+                         int bf16, Err *e) {
+    return save_folder(m, tok, dir, extra, NULL, bf16, e);
 }
 
 int ckpt_save_train(const GPT *m, const Tokenizer *tok, const char *dir, const json_t *state, Err *e) {
-    return save_folder(m, tok, dir, NULL, state, e);
+    return save_folder(m, tok, dir, NULL, state, 0, e);
 }
 
 // Fails unless DIR/config.json describes m's shape: n_head (no tensor shape shows it) and a
@@ -297,8 +415,8 @@ int ckpt_load_train(GPT *m, const char *dir, json_t **state, Err *e) {
     int rc = st_open(&f, p, e);
     free(p);
     if (rc) return -1;
-    rc = read_tensors(m, &f, m->adam_m, "exp_avg.", e);
-    if (!rc) rc = read_tensors(m, &f, m->adam_v, "exp_avg_sq.", e);
+    rc = read_tensors(m->tensors, m->n_tensors, &f, m->adam_m, "exp_avg.", NULL, e);
+    if (!rc) rc = read_tensors(m->tensors, m->n_tensors, &f, m->adam_v, "exp_avg_sq.", NULL, e);
     st_close(&f);
     if (rc) return -1;
     p = path_join(dir, "trainer_state.json");

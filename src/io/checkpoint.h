@@ -15,12 +15,18 @@
 // Reads config.json of a model folder.
 int ckpt_read_config(const char *dir, GPTConfig *c, Err *e);
 // Loads a model folder (config, weights, tokenizer). trainable: allocate grads/moments too.
+// model.safetensors may hold F32, BF16 or F16 tensors; besides the model's own tensors it may hold
+// only the causal-mask buffers h.N.attn.bias / h.N.attn.masked_bias (skipped) and a tied
+// lm_head.weight (skipped; a warning if it differs from wte): any other tensor is an error.
 GPT *ckpt_load_model(const char *dir, int trainable, Tokenizer *tok, Err *e);
 // Loads weights from DIR/model.safetensors into an existing model of matching config.
 int ckpt_load_weights(GPT *m, const char *dir, Err *e);
 // Writes a model folder atomically. extra (may be NULL): more keys for config.json.
 int ckpt_save_model(const GPT *m, const Tokenizer *tok, const char *dir, const json_t *extra,
                     Err *e);
+// The same, with the weights stored as BF16 (round-to-nearest-even) when bf16 != 0.
+int ckpt_save_model_bf16(const GPT *m, const Tokenizer *tok, const char *dir, const json_t *extra,
+                         int bf16, Err *e);
 // Writes a training checkpoint folder: the model folder plus optimizer.safetensors (AdamW moments)
 // and trainer_state.json (state, an object the stage fills: step, data position, ...).
 int ckpt_save_train(const GPT *m, const Tokenizer *tok, const char *dir, const json_t *state,

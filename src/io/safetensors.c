@@ -395,7 +395,14 @@ int st_read_f32(const StFile *f, const StTensor *t, float *dst, int ndim, const 
 // ---------------------------------------------------------------------------------------------
 // Writer
 
-static uint16_t f32_to_bf16(float x) {
+float st_bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &bits, 4);
+    return x;
+}
+
+uint16_t st_bf16_from_f32(float x) {
     uint32_t u;
     memcpy(&u, &x, 4);
     if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu) != 0)  // NaN: keep it a (quiet) NaN
@@ -473,7 +480,7 @@ int st_write(const char *path, const StWriteTensor *ts, int n, const char *const
         }
         for (size_t j = 0; ok && j < numel; j += CHUNK) {
             size_t m = min_sz(CHUNK, numel - j);
-            for (size_t k = 0; k < m; k++) buf[k] = f32_to_bf16(t->data[j + k]);
+            for (size_t k = 0; k < m; k++) buf[k] = st_bf16_from_f32(t->data[j + k]);
             ok = fwrite(buf, 2, m, af.fp) == m;
         }
     }

@@ -43,6 +43,11 @@ const char *st_meta(const StFile *f, const char *key);  // NULL if absent
 int st_read_f32(const StFile *f, const StTensor *t, float *dst, int ndim, const size_t *shape,
                 Err *e);
 
+// bfloat16 ↔ float (shared with the llm.c reader/writer): bf16 is the top 16 bits of the fp32
+// pattern after round-to-nearest-even; NaN stays a (quiet) NaN.
+uint16_t st_bf16_from_f32(float x);
+float st_bf16_to_f32(uint16_t h);
+
 typedef struct {
     const char *name;
     const float *data;

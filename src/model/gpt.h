@@ -113,6 +113,9 @@ void gpt_free(GPT *m);
 // GPT-2 init: N(0, 0.02); residual projections N(0, 0.02/√(2·n_layer)); LayerNorm 1/0; biases 0;
 // score head N(0, 1/√(C+1)). Each tensor draws from its own stream (seed, tensor index).
 void gpt_init_weights(GPT *m, uint64_t seed);
+// Grows the vocabulary to new_vocab rows (replacing *m): new wte rows = mean of the old rows,
+// their grads/moments zero; everything else carried over (model/gpt_resize.c).
+int gpt_resize_vocab(GPT **m, int new_vocab, Err *e);
 
 // Bytes a model will need: parameters (+ grads + 2 moments if trainable) + activations for
 // a batch of `tokens` tokens in rows of at most `max_len` tokens.

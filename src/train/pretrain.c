@@ -39,6 +39,7 @@ static json_t *options_json(const PretrainOptions *o) {
     json_t *j = json_object();
     json_object_set_new(j, "stage", json_string("pretrain"));
     json_object_set_new(j, "data", json_string(o->data));
+    json_object_set_new(j, "tokenizer", o->tokenizer ? json_string(o->tokenizer) : json_null());
     json_object_set_new(j, "layers", json_integer(o->layers));
     json_object_set_new(j, "heads", json_integer(o->heads));
     json_object_set_new(j, "embd", json_integer(o->embd));
@@ -87,6 +88,13 @@ static int options_from_json(PretrainOptions *o, const json_t *j, const char *ct
     o->schedule = s;
     if (json_get_string(j, "data", &s, ctx, e)) return -1;
     o->data = s;
+    const json_t *tk = json_object_get(j, "tokenizer");
+    if (tk && !json_is_null(tk)) {
+        if (json_get_string(j, "tokenizer", &s, ctx, e)) return -1;
+        o->tokenizer = s;
+    } else {
+        o->tokenizer = NULL;
+    }
     return 0;
 }
 
@@ -156,10 +164,15 @@ int pretrain_run(const PretrainOptions *opts, Err *e) {
     if (o.batch <= 0 || o.steps <= 0) return err_set(e, "--batch and --steps must be positive");
 
     Tokenizer tok;
-    tok_init_bytes(&tok);
+    if (!o.tokenizer) tok_init_bytes(&tok);
+    else if (tok_load(&tok, o.tokenizer, e)) {
+        if (!o.memory_only) run_close(&run);
+        json_decref(stored);
+        return -1;
+    }
     GPTConfig cfg = {.n_layer = o.layers, .n_head = o.heads, .n_embd = o.embd, .n_ctx = o.ctx,
                      .vocab_size = tok.vocab_size, .score_head = 0};
-    if (gpt_config_check(&cfg, e)) return -1;
+    if (gpt_config_check(&cfg, e)) { tok_free(&tok); return -1; }
     size_t start_row, nrows;
     dist_shard((size_t)o.batch, &start_row, &nrows);
     size_t need = gpt_memory_estimate(&cfg, 1, nrows * (size_t)T, (size_t)T);
@@ -168,9 +181,11 @@ int pretrain_run(const PretrainOptions *opts, Err *e) {
         printf("{\"params\": %zu, \"estimate_bytes\": %zu, \"estimate_gib\": %.3f, "
                "\"available_gib\": %.3f}\n", gpt_num_params(&cfg), need,
                (double)need / (1u << 30), (double)avail / (1u << 30));
+        tok_free(&tok);
         return 0;
     }
     if (avail && need > avail) {
+        tok_free(&tok);
         run_close(&run);
         json_decref(stored);
         return err_set(e, "this run needs about %.2f GiB (model %zu parameters, batch %zu×%d "
@@ -179,10 +194,11 @@ int pretrain_run(const PretrainOptions *opts, Err *e) {
     }
 
     TokenStream all, train, val;
-    if (textdata_load(o.data, &tok, &all, e)) { run_close(&run); json_decref(stored); return -1; }
+    if (textdata_load(o.data, &tok, &all, e)) { tok_free(&tok); run_close(&run); json_decref(stored); return -1; }
     textdata_split(&all, o.val_fraction, (size_t)T + 1, &train, &val);
     if (train.n < (size_t)T + 2) {
         textdata_free(&all);
+        tok_free(&tok);
         run_close(&run);
         json_decref(stored);
         return err_set(e, "%s: %zu training tokens, too few for windows of %d tokens", o.data, train.n, T);
@@ -318,6 +334,7 @@ done:
     free(inp); free(tgt); free(len); free(logp); free(dlogp);
     gpt_free(m);
     textdata_free(&all);
+    tok_free(&tok);
     run_close(&run);
     json_decref(stored);
     return rc;

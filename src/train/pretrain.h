@@ -10,6 +10,7 @@
 typedef struct {
     const char *data;       // .txt or .jsonl {"text"}
     const char *out;        // run folder
+    const char *tokenizer;  // tokenizer folder (vocab.json + merges.txt ...); NULL = bytes
     int layers, heads, embd, ctx;
     int batch;              // global rows per optimizer step
     int seq;                // tokens per row (≤ ctx); 0 = ctx

@@ -25,7 +25,9 @@ size_t utf8_seq_len(const unsigned char *s, size_t n) {
     return len;
 }
 
-char *utf8_sanitize(const char *s, size_t n) {
+char *utf8_sanitize(const char *s, size_t n) { return utf8_sanitize_len(s, n, NULL); }
+
+char *utf8_sanitize_len(const char *s, size_t n, size_t *out_n) {
     char *out = xmalloc(3 * n + 1);
     size_t k = 0;
     for (size_t i = 0; i < n;) {
@@ -41,5 +43,6 @@ char *utf8_sanitize(const char *s, size_t n) {
         }
     }
     out[k] = 0;
+    if (out_n) *out_n = k;
     return out;
 }

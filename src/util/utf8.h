@@ -9,5 +9,7 @@
 size_t utf8_seq_len(const unsigned char *s, size_t n);
 // New NUL-terminated copy of s[0..n) with every invalid byte replaced by U+FFFD.
 char *utf8_sanitize(const char *s, size_t n);
+// Same; *out_n gets the result's length (it may contain NUL bytes when s does).
+char *utf8_sanitize_len(const char *s, size_t n, size_t *out_n);
 
 #endif
