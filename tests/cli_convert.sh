@@ -161,6 +161,28 @@ err_has "info names the missing path" "$T/nothing"
 expect_rc 2 "info without a path" "$RLHF" info
 expect_rc 1 "info of a text file" "$RLHF" info "$T/notes.txt"
 
+# --add-pad: GPT-2's vocabulary has no pad; a reward model needs one distinct from EOS
+G="$(cd "$(dirname "$0")/.." && pwd)/../shared/gpt2"
+if [ -f "$G/encoder.json" ]; then
+  "$RLHF" init --out "$T/g" --layers 1 --heads 1 --embd 8 --ctx 16 --tokenizer "$G" >/dev/null 2>&1
+  expect_rc 0 "convert --add-pad" "$RLHF" convert --from "$T/g" --to "$T/gp" --add-pad
+  python3 - "$T/gp" <<'PY' && ok "pad added: vocab 50258, pad 50257 != eos 50256" || bad "pad added"
+import json, sys
+c = json.load(open(sys.argv[1] + "/config.json"))
+t = json.load(open(sys.argv[1] + "/tokenizer_config.json"))
+assert c["vocab_size"] == 50258 and c["pad_token_id"] == 50257 and c["eos_token_id"] == 50256, c
+assert t["pad_token"] == "<|pad|>", t["pad_token"]
+PY
+  expect_rc 0 "convert --add-pad again" "$RLHF" convert --from "$T/gp" --to "$T/gp2" --add-pad
+  cmp -s "$T/gp/model.safetensors" "$T/gp2/model.safetensors" && ok "--add-pad is idempotent" || bad "--add-pad is idempotent"
+  expect_rc 0 "convert to .bin" "$RLHF" convert --from "$T/g" --to "$T/g.bin"
+  expect_rc 0 "sample an llm.c .bin with --tokenizer" "$RLHF" sample --model "$T/g.bin" --tokenizer "$G" --prompt "Hello" --max-new 4
+  expect_rc 1 "sample a .bin without --tokenizer" "$RLHF" sample --model "$T/g.bin" --prompt "Hello"
+  expect_rc 1 "--add-pad without a tokenizer" "$RLHF" convert --from "$T/g" --to "$T/gx.bin" --add-pad
+else
+  echo "skipped: --add-pad checks need ../shared/gpt2 (absent)"
+fi
+
 rm -rf "$T"
 echo "cli_convert: $fails failed"
 [ $fails -eq 0 ]

@@ -13,7 +13,7 @@
 
 int cmd_convert(int argc, char **argv) {
     const char *from = NULL, *to = NULL, *tokdir = NULL;
-    int bf16 = 0, force = 0;
+    int bf16 = 0, force = 0, add_pad = 0;
     Flag flags[] = {
         {"from", 0, FLAG_STRING, &from, "model to read: a Hugging Face folder or an llm.c *.bin", 1, 0},
         {"to", 0, FLAG_STRING, &to, "where to write: *.bin = llm.c checkpoint, else a Hugging Face folder", 1, 0},
@@ -21,9 +21,12 @@ int cmd_convert(int argc, char **argv) {
         {"tokenizer", 0, FLAG_STRING, &tokdir, "tokenizer folder to write into a Hugging Face --to "
                                               "(default: the --from folder's tokenizer, if any)", 0, 0},
         {"force", 0, FLAG_BOOL, &force, "replace --to if it exists", 0, 0},
+        {"add-pad", 0, FLAG_BOOL, &add_pad, "give the tokenizer a PAD distinct from EOS (adding "
+                                            "\"<|pad|>\" and an embedding row at the mean row when "
+                                            "missing, as GPT-2 needs for a reward model)", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
-    flags_parse("convert", "--from PATH --to PATH [--bf16] [--tokenizer DIR]",
+    flags_parse("convert", "--from PATH --to PATH [--bf16] [--tokenizer DIR] [--add-pad]",
                 "Converts a GPT-2 model between the Hugging Face folder layout (config.json + "
                 "model.safetensors) and llm.c's .bin checkpoint (version 3 fp32, version 5 bf16). "
                 "The format follows from the path: a folder is Hugging Face, *.bin is llm.c.",
@@ -64,6 +67,25 @@ int cmd_convert(int argc, char **argv) {
     if (tp && tf == MODEL_FMT_LLMC) {
         fprintf(stderr, "rlhf convert: note: an llm.c checkpoint stores no tokenizer; --tokenizer ignored\n");
         tp = NULL;
+    }
+    if (add_pad) {
+        int added;
+        if (!tp) {
+            fprintf(stderr, "rlhf convert: error: --add-pad needs a tokenizer (--tokenizer DIR, or a "
+                            "Hugging Face --from folder that has one)\n");
+            tok_free(&tok);
+            gpt_free(m);
+            return 1;
+        }
+        if (model_ensure_pad(&m, tp, &added, &e)) {
+            fprintf(stderr, "rlhf convert: error: %s\n", e.msg);
+            tok_free(&tok);
+            gpt_free(m);
+            return 1;
+        }
+        if (added)
+            fprintf(stderr, "rlhf convert: added PAD id %d (vocabulary now %d)\n", tp->pad_id,
+                    m->cfg.vocab_size);
     }
     if (tp && tp->vocab_size > m->cfg.vocab_size) {
         fprintf(stderr, "rlhf convert: error: the tokenizer has %d ids but the model's vocab_size is %d\n",

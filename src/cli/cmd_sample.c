@@ -7,16 +7,20 @@
 #include "cli/commands.h"
 #include "gen/sample.h"
 #include "io/checkpoint.h"
+#include "io/model_io.h"
+#include "util/fileio.h"
 #include "util/flags.h"
 #include "util/utf8.h"
 
 int cmd_sample(int argc, char **argv) {
-    const char *model = NULL, *prompt = "";
+    const char *model = NULL, *prompt = "", *tokdir = NULL;
     int n = 1, top_k = 0, max_new = 64, as_json = 0, no_stop = 0;
     float temperature = 1.0f, top_p = 1.0f;
     long seed = 1;
     Flag flags[] = {
-        {"model", 0, FLAG_STRING, &model, "model folder (config.json + model.safetensors)", 1, 0},
+        {"model", 0, FLAG_STRING, &model, "model: a Hugging Face folder or an llm.c *.bin", 1, 0},
+        {"tokenizer", 0, FLAG_STRING, &tokdir, "tokenizer folder (default: the model folder's; "
+                                              "required for an llm.c *.bin)", 0, 0},
         {"prompt", 'p', FLAG_STRING, &prompt, "text to continue", 0, 0},
         {"num", 'n', FLAG_INT, &n, "number of samples", 0, 0},
         {"temperature", 't', FLAG_FLOAT, &temperature, "sampling temperature (0 = greedy)", 0, 0},
@@ -39,7 +43,18 @@ int cmd_sample(int argc, char **argv) {
     }
     Err e;
     Tokenizer tok = {0};
-    GPT *m = ckpt_load_model(model, 0, &tok, &e);
+    GPT *m = NULL;
+    if (!tokdir && is_dir(model)) {
+        m = ckpt_load_model(model, 0, &tok, &e);
+    } else if (!tokdir) {
+        err_set(&e, "%s is not a model folder: pass --tokenizer DIR to sample from it", model);
+    } else if (tok_load(&tok, tokdir, &e) == 0 && (m = model_load(model, 0, &e)) &&
+               tok.vocab_size > m->cfg.vocab_size) {
+        err_set(&e, "the tokenizer in %s has %d ids but the model's vocab_size is %d", tokdir,
+                tok.vocab_size, m->cfg.vocab_size);
+        gpt_free(m);
+        m = NULL;
+    }
     if (!m) { fprintf(stderr, "rlhf sample: error: %s\n", e.msg); tok_free(&tok); return 1; }
     int *ids = NULL;
     size_t len = 0, cap = 0;

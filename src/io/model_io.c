@@ -50,3 +50,17 @@ int model_save(const GPT *m, const Tokenizer *tok, const char *path, const json_
     if (model_format_for_save(path) == MODEL_FMT_LLMC) return llmc_save_model(m, path, bf16, e);
     return ckpt_save_model_bf16(m, tok, path, extra, bf16, e);
 }
+
+int model_ensure_pad(GPT **m, Tokenizer *tok, int *added, Err *e) {
+    *added = 0;
+    if (tok->pad_id < 0 || tok->pad_id == tok->eos_id) {
+        if (tok_ensure_pad(tok) < 0 || tok->pad_id == tok->eos_id)
+            return err_set(e, "this tokenizer cannot take a pad token distinct from EOS");
+        *added = 1;
+    }
+    if (tok->vocab_size > (*m)->cfg.vocab_size) {
+        if (gpt_resize_vocab(m, tok->vocab_size, e)) return -1;
+        *added = 1;
+    }
+    return 0;
+}

@@ -27,4 +27,10 @@ GPT *model_load(const char *path, int trainable, Err *e);
 int model_save(const GPT *m, const Tokenizer *tok, const char *path, const json_t *extra, int bf16,
                Err *e);
 
+// Gives a model + tokenizer pair a PAD distinct from EOS, as transformers needs to read a reward
+// model's score at the EOS: adds "<|pad|>" to the tokenizer when it has none (GPT-2's own
+// vocabulary) and grows the embedding to the tokenizer's size (new rows start at the mean row).
+// *added is set to 1 when anything changed.
+int model_ensure_pad(GPT **m, Tokenizer *tok, int *added, Err *e);
+
 #endif
