@@ -4,20 +4,7 @@
 # kind of file, an llm.c token shard as pretraining data, and clear errors (non-zero exit) for
 # missing, corrupt and clashing paths.
 set -u
-RLHF=${RLHF_BIN:-build/rlhf}
-T=$(mktemp -d "${RLHF_TEST_TMP:-/tmp}/cliconv.XXXXXX")
-fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails+1)); }
-expect_rc() {  # expect_rc WANT DESC CMD...
-  local want=$1 desc=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok "$desc"; else bad "$desc (exit $rc, wanted $want)"; sed 's/^/     /' "$T/err" | head -5; fi
-}
-err_has() {  # err_has DESC TEXT: the last command's stderr contains TEXT
-  if grep -qF -- "$2" "$T/err"; then ok "$1"; else bad "$1 (stderr lacks '$2')"; sed 's/^/     /' "$T/err" | head -3; fi
-}
-export OMP_NUM_THREADS=2
+. "$(dirname "$0")/support/cli.sh" cli_convert
 
 expect_rc 0 "convert --help" "$RLHF" convert --help
 grep -q -- "--bf16" "$T/out" && grep -q default "$T/out" && ok "convert --help lists flags" || bad "convert --help lists flags"
@@ -183,6 +170,4 @@ else
   echo "skipped: --add-pad checks need ../shared/gpt2 (absent)"
 fi
 
-rm -rf "$T"
-echo "cli_convert: $fails failed"
-[ $fails -eq 0 ]
+cli_finish

@@ -3,17 +3,7 @@
 # run, resume after a kill -9 giving bit-identical weights, the memory estimate and refusal,
 # sampling, and clear errors on bad data and bad model folders.
 set -u
-RLHF=${RLHF_BIN:-build/rlhf}
-T=$(mktemp -d "${RLHF_TEST_TMP:-/tmp}/cli.XXXXXX")
-fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails+1)); }
-expect_rc() {  # expect_rc WANT DESC CMD...
-  local want=$1 desc=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok "$desc"; else bad "$desc (exit $rc, wanted $want)"; sed 's/^/     /' "$T/err" | head -5; fi
-}
-export OMP_NUM_THREADS=2
+. "$(dirname "$0")/support/cli.sh" cli_pretrain
 
 # help and flag errors
 expect_rc 0 "rlhf --help" "$RLHF" --help
@@ -109,6 +99,4 @@ expect_rc 1 "truncated weights" "$RLHF" sample --model "$T/broken"
 grep -q "model.safetensors" "$T/err" && ok "truncated weights named" || bad "truncated weights named"
 expect_rc 1 "model folder missing" "$RLHF" sample --model "$T/nothing"
 
-rm -rf "$T"
-echo "cli_pretrain: $fails failed"
-[ $fails -eq 0 ]
+cli_finish

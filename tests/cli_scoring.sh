@@ -5,19 +5,7 @@
 # BOS/EOS handling, --score-at positions, the pad = EOS warning, --truncate, and clear errors
 # naming FILE:LINE: field for bad records.
 set -u
-RLHF=${RLHF_BIN:-build/rlhf}
-T=$(mktemp -d "${RLHF_TEST_TMP:-/tmp}/scoring.XXXXXX")
-fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails+1)); }
-expect_rc() {  # expect_rc WANT DESC CMD...
-  local want=$1 desc=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok "$desc"; else bad "$desc (exit $rc, wanted $want)"; sed 's/^/     /' "$T/err" | head -5; fi
-}
-err_has() {  # err_has DESC PATTERN: the last command's stderr contains PATTERN (fixed string)
-  if grep -qF -- "$2" "$T/err"; then ok "$1"; else bad "$1 (stderr lacks: $2)"; sed 's/^/     /' "$T/err" | head -3; fi
-}
+. "$(dirname "$0")/support/cli.sh" cli_scoring
 py() { python3 -c "$@"; }
 export OMP_NUM_THREADS=2
 SIZE=(--layers 2 --heads 2 --embd 16 --ctx 32)
@@ -182,6 +170,4 @@ py "import json; print(json.dumps({'text': 'x' * 31}))" >"$T/long2.jsonl"
 expect_rc 1 "score: [EOS] text [EOS] longer than the context" "$RLHF" score --model "$T/rm" --data "$T/long2.jsonl"
 err_has "score: too long names the count" "long2.jsonl:1: the record has 33 tokens"
 
-rm -rf "$T"
-echo "cli_scoring: $fails failed"
-[ $fails -eq 0 ]
+cli_finish

@@ -4,17 +4,7 @@
 # UTF-8 still prints valid JSON; bad input lines are named; GPT-2's own files (when ../shared/gpt2
 # is there); pretraining with --tokenizer saves the tokenizer into the model folder.
 set -u
-RLHF=${RLHF_BIN:-build/rlhf}
-T=$(mktemp -d "${RLHF_TEST_TMP:-/tmp}/clitok.XXXXXX")
-fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails+1)); }
-expect_rc() {  # expect_rc WANT DESC CMD...
-  local want=$1 desc=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok "$desc"; else bad "$desc (exit $rc, wanted $want)"; sed 's/^/     /' "$T/err" | head -5; fi
-}
-export OMP_NUM_THREADS=2
+. "$(dirname "$0")/support/cli.sh" cli_tokenize
 
 expect_rc 0 "tokenize --help" "$RLHF" tokenize --help
 grep -q -- "--decode" "$T/out" && ok "help lists --decode" || bad "help lists --decode"
@@ -132,6 +122,4 @@ cmp -s "$T/m1" "$T/m2" && ok "model folder tokenizes like the original" || bad "
 expect_rc 1 "pretrain with a missing tokenizer" "$RLHF" pretrain --data "$T/corpus.txt" --tokenizer "$T/nothing" --out "$T/run2" --quiet
 grep -q "no tokenizer files" "$T/err" && ok "missing tokenizer named" || bad "missing tokenizer named"
 
-rm -rf "$T"
-echo "cli_tokenize: $fails failed"
-[ $fails -eq 0 ]
+cli_finish

@@ -14,7 +14,7 @@ typedef struct {
 } Command;
 
 static const Command COMMANDS[] = {
-    {"pretrain", cmd_pretrain, "train a GPT from scratch on a text corpus (.txt or .jsonl {\"text\"})"},
+    {"pretrain", cmd_pretrain, "train a GPT from scratch on a corpus (.txt, .jsonl {\"text\"}, llm.c token shard)"},
     {"sample", cmd_sample, "sample continuations of a prompt from a model folder"},
     {"init", cmd_init, "write a randomly initialised model folder (LM, or reward model with --score-head)"},
     {"logprobs", cmd_logprobs, "per-token log-probabilities and perplexity of JSONL records"},
