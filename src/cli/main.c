@@ -25,6 +25,7 @@ static const Command COMMANDS[] = {
     {"tokenizer-train", cmd_tokenizer_train, "learn a byte-level BPE vocabulary from a corpus"},
     {"convert", cmd_convert, "convert a model: Hugging Face folder <-> llm.c .bin (fp32 or bf16)"},
     {"info", cmd_info, "describe a model path: format, config, parameter count, tensors"},
+    {"data-stats", cmd_data_stats, "records per shape, token-length percentiles, truncation and bad lines of a JSONL data file"},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 

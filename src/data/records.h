@@ -8,6 +8,8 @@
 // concatenated, as a sampled response follows its prompt). The leading EOS (opts.bos) is the
 // document start GPT-2 saw in training; the trailing one (opts.eos) is where a reward model reads
 // its score. {"ids"} records are taken exactly as given.
+// (Training data — SFT, preference, ranking and prompt records with the chat template — is read
+// by data/reader.h and data/dataset.h instead.)
 #ifndef RLHF_DATA_RECORDS_H
 #define RLHF_DATA_RECORDS_H
 
