@@ -19,6 +19,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"embd", 0, FLAG_INT, &o.embd, "embedding width", 0, 0},
         {"ctx", 0, FLAG_INT, &o.ctx, "context length (position embeddings)", 0, 0},
         {"batch", 0, FLAG_INT, &o.batch, "global batch: rows per optimizer step, over all processes", 0, 0},
+        {"grad-accum", 0, FLAG_INT, &o.grad_accum, "micro-batches per step (gradient accumulation): same update, 1/N of the activation memory", 0, 0},
         {"seq", 0, FLAG_INT, &o.seq, "tokens per training row (0 = --ctx)", 0, 0},
         {"steps", 0, FLAG_LONG, &o.steps, "optimizer steps (with --resume: the new total)", 0, 0},
         {"lr", 0, FLAG_FLOAT, &o.lr, "peak learning rate", 0, 0},

@@ -13,6 +13,7 @@ typedef struct {
     const char *tokenizer;  // tokenizer folder (vocab.json + merges.txt ...); NULL = bytes
     int layers, heads, embd, ctx;
     int batch;              // global rows per optimizer step
+    int grad_accum;         // micro-batches per step: each rank forwards its rows in this many parts
     int seq;                // tokens per row (≤ ctx); 0 = ctx
     long steps;
     float lr, min_lr_frac, weight_decay, beta1, beta2, eps, grad_clip;
