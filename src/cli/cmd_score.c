@@ -12,19 +12,37 @@
 
 #include "cli/commands.h"
 #include "cli/scoring.h"
+#include "util/fileio.h"
 #include "util/flags.h"
 
 enum { AT_EOS, AT_BEFORE_EOS, AT_LAST };
 
+// The reward normalisation `rlhf rm` stores in config.json (score = gain·(raw + bias)); absent
+// keys (any other model, an llm.c file): bias 0, gain 1. Returns 1 when the model has one.
+static int read_norm(const char *model, double *bias, double *gain) {
+    *bias = 0; *gain = 1;
+    char *p = path_join(model, "config.json");
+    json_t *j = json_load_file(p, 0, NULL);
+    free(p);
+    if (!j) return 0;
+    const json_t *b = json_object_get(j, "rlhf_reward_bias"), *g = json_object_get(j, "rlhf_reward_gain");
+    int has = json_is_number(b) || json_is_number(g);
+    if (json_is_number(b)) *bias = json_number_value(b);
+    if (json_is_number(g)) *gain = json_number_value(g);
+    json_decref(j);
+    return has;
+}
+
 int cmd_score(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *score_at = "eos";
-    int batch_tokens = 4096, no_bos = 0;
+    int batch_tokens = 4096, no_bos = 0, raw = 0;
     Flag flags[] = {
         {"model", 0, FLAG_STRING, &model, "reward model folder (GPT2ForSequenceClassification, one label)", 1, 0},
         {"data", 0, FLAG_STRING, &data, "JSONL: {\"text\"}, {\"ids\"} or {\"prompt\", \"response\"} per line", 1, 0},
         {"score-at", 0, FLAG_STRING, &score_at, "where the score is read: eos, before-eos or last (see docs/scoring.md)", 0, 0},
         {"batch-tokens", 0, FLAG_INT, &batch_tokens, "tokens per forward pass (records are packed, never split)", 0, 0},
         {"no-bos", 0, FLAG_BOOL, &no_bos, "do not start text records with the end-of-text token", 0, 0},
+        {"raw", 0, FLAG_BOOL, &raw, "print the head's raw output, without the normalisation stored by rlhf rm", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
     flags_parse("score", "--model RM_DIR --data FILE.jsonl [FLAGS]",
@@ -66,6 +84,8 @@ int cmd_score(int argc, char **argv) {
               "pad token, i.e. at the token BEFORE the EOS, so a model trained that way (e.g. with "
               "transformers/TRL) expects --score-at before-eos. Reading at the EOS (--score-at eos).",
               model, sm.cfg_pad);
+    double nbias = 0, ngain = 1;
+    int has_norm = !raw && read_norm(model, &nbias, &ngain);
     RecordOpts ro = {.shapes = REC_TEXT | REC_IDS | REC_PROMPT_RESPONSE,
                      .tok = sm.has_tok ? &sm.tok : NULL, .no_tok_why = sm.no_tok_why,
                      .vocab_size = m->cfg.vocab_size, .eos_id = sm.eos_id, .bos = !no_bos,
@@ -103,7 +123,7 @@ int cmd_score(int argc, char **argv) {
         }
         gpt_values(m, val);
         for (int b = 0; b < pb.B; b++, printed++) {
-            json_t *j = json_pack("{s:f}", "score", (double)val[pb.off[b] + (size_t)pos[pb.rec[b]]]);
+            json_t *j = json_pack("{s:f}", "score", ngain * ((double)val[pb.off[b] + (size_t)pos[pb.rec[b]]] + nbias));
             char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9));
             printf("%s\n", s);
             free(s);
@@ -112,7 +132,8 @@ int cmd_score(int argc, char **argv) {
     }
     fflush(stdout);
     free(pos);
-    fprintf(stderr, "rlhf score: %zu records scored (score read at: %s)\n", printed, score_at);
+    fprintf(stderr, "rlhf score: %zu records scored (score read at: %s; %s)\n", printed, score_at,
+            has_norm ? "normalised: gain·(raw + bias) from config.json" : "raw");
     rc = 0;
 out:
     free(val);

@@ -4,12 +4,14 @@
 #define RLHF_CLI_COMMANDS_H
 
 int cmd_pretrain(int argc, char **argv);
+int cmd_sft(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_logprobs(int argc, char **argv);
 int cmd_score(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_tokenizer_train(int argc, char **argv);
 int cmd_convert(int argc, char **argv);

@@ -15,10 +15,12 @@ typedef struct {
 
 static const Command COMMANDS[] = {
     {"pretrain", cmd_pretrain, "train a GPT from scratch on a corpus (.txt, .jsonl {\"text\"}, llm.c token shard)"},
+    {"sft", cmd_sft, "supervised fine-tuning of a model on demonstrations (loss on response tokens only)"},
     {"sample", cmd_sample, "sample continuations of a prompt from a model folder"},
     {"init", cmd_init, "write a randomly initialised model folder (LM, or reward model with --score-head)"},
     {"logprobs", cmd_logprobs, "per-token log-probabilities and perplexity of JSONL records"},
     {"score", cmd_score, "reward-model scores of JSONL records"},
+    {"rm", cmd_rm, "train a reward model (Bradley–Terry) on preference / ranking JSONL"},
     {"bench", cmd_bench, "measure training-step and generation speed (JSON lines)"},
     {"demo", cmd_demo, "train a tiny model on a built-in corpus and show samples before/after"},
     {"tokenize", cmd_tokenize, "encode JSON-string lines to token ids (or --decode ids to strings)"},

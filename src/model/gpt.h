@@ -116,6 +116,8 @@ void gpt_init_weights(GPT *m, uint64_t seed);
 // Grows the vocabulary to new_vocab rows (replacing *m): new wte rows = mean of the old rows,
 // their grads/moments zero; everything else carried over (model/gpt_resize.c).
 int gpt_resize_vocab(GPT **m, int new_vocab, Err *e);
+// Gives a language model a scalar head score.weight ~ N(0, 1/√(C+1)) (seed as gpt_init_weights), trunk carried over; no-op if it has one (model/gpt_head.c).
+int gpt_add_score_head(GPT **m, uint64_t seed, Err *e);
 
 // Bytes a model will need: parameters (+ grads + 2 moments if trainable) + activations for
 // a batch of `tokens` tokens in rows of at most `max_len` tokens.

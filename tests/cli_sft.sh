@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# tests/cli_sft.sh — `rlhf sft` end to end on a tiny byte-tokenizer model from `rlhf init`: the
+# run folder (config.json, metrics.jsonl with validation rows, samples.jsonl, final/), resume
+# after kill -9 giving bit-identical final weights, bad data → FILE:LINE and exit 1, --help.
+set -u
+. "$(dirname "$0")/support/cli.sh" cli_sft
+
+expect_rc 0 "sft --help" "$RLHF" sft --help
+for f in --model --data --out --max-len --val-fraction --val --skip-bad --plain-template --batch \
+         --grad-accum --warmup --eval-every --samples --resume --ckpt-every --seed; do
+  grep -q -- "$f" "$T/out" || bad "sft --help lists $f"
+done
+grep -q "default" "$T/out" && ok "sft --help shows defaults" || bad "sft --help shows defaults"
+"$RLHF" --help 2>&1 | grep -q "^  sft " && ok "rlhf --help lists sft" || bad "rlhf --help lists sft"
+expect_rc 2 "missing --model" "$RLHF" sft --data x --out y
+
+expect_rc 0 "init tiny model" "$RLHF" init --out "$T/m" --layers 2 --heads 2 --embd 32 --ctx 48
+python3 - "$T/d.jsonl" <<'PY'
+import json, random, sys
+r = random.Random(3)
+with open(sys.argv[1], "w") as f:
+    for i in range(200):
+        w = "".join(r.choice("abcd") for _ in range(3))
+        if i % 3 == 0:
+            f.write(json.dumps({"messages": [{"role": "user", "content": "r " + w}, {"role": "assistant", "content": w[::-1]}]}) + "\n")
+        else:
+            f.write(json.dumps({"prompt": "r " + w, "completion": w[::-1]}) + "\n")
+PY
+ARGS=(--model "$T/m" --data "$T/d.jsonl" --batch 8 --grad-accum 2 --steps 30 --lr 3e-3 --warmup 5
+      --eval-every 10 --eval-max 16 --samples 2 --sample-max-new 6 --ckpt-every 5 --keep-checkpoints 3
+      --seed 5 --quiet)
+expect_rc 0 "sft runs" "$RLHF" sft "${ARGS[@]}" --out "$T/a"
+for f in config.json metrics.jsonl samples.jsonl loss.svg final/config.json final/model.safetensors final/tokenizer_config.json; do
+  [ -s "$T/a/$f" ] && ok "run has $f" || bad "run has $f"
+done
+python3 - "$T/a" <<'PY' && ok "metrics, val rows, samples, config" || bad "metrics, val rows, samples, config"
+import json, sys
+d = sys.argv[1]
+rows = [json.loads(l) for l in open(d + "/metrics.jsonl")]
+loss = [r["loss"] for r in rows if "loss" in r]
+val = [r["val_loss"] for r in rows if "val_loss" in r]
+assert len(loss) == 30 and len(val) == 3, (len(loss), val)
+assert val[-1] < val[0], val
+s = [json.loads(l) for l in open(d + "/samples.jsonl")]
+assert len(s) == 6 and {r["step"] for r in s} == {10, 20, 30}, s
+assert all(set(r) >= {"step", "prompt", "completion", "reference"} for r in s)
+assert "Assistant:" in s[0]["prompt"], s[0]
+c = json.load(open(d + "/config.json"))
+assert c["stage"] == "sft" and c["batch"] == 8 and c["grad_accum"] == 2, c
+PY
+cmp -s "$T/m/tokenizer_config.json" "$T/a/final/tokenizer_config.json" && ok "final has the same tokenizer" || bad "final has the same tokenizer"
+expect_rc 1 "refuses to overwrite a run" "$RLHF" sft "${ARGS[@]}" --out "$T/a"
+
+# kill -9 after a checkpoint, resume, compare bits with the uninterrupted run
+"$RLHF" sft "${ARGS[@]}" --out "$T/b" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [ -f "$T/b/checkpoints/step-10/trainer_state.json" ] && break; sleep 0.01; done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+[ -d "$T/b/final" ] && echo "note: the run finished before it could be killed; resuming a finished run"
+expect_rc 0 "resume after kill -9" "$RLHF" sft --resume --out "$T/b" --quiet
+cmp -s "$T/a/final/model.safetensors" "$T/b/final/model.safetensors" && ok "resumed weights bit-identical" || bad "resumed weights bit-identical"
+cmp -s "$T/a/samples.jsonl" "$T/b/samples.jsonl" && ok "resumed samples.jsonl identical" || bad "resumed samples.jsonl identical"
+
+# bad data: FILE:LINE and exit 1; --skip-bad goes on
+printf '{"prompt": "r abc", "completion": "cba"}\n{"prompt": "r abd", "completion": 5}\n' >"$T/bad.jsonl"
+expect_rc 1 "bad record" "$RLHF" sft --model "$T/m" --data "$T/bad.jsonl" --out "$T/c" --steps 2 --quiet
+err_has "error names file:line" "bad.jsonl:2:"
+for i in $(seq 1 20); do echo '{"prompt": "r abc", "completion": "cba"}'; done >>"$T/bad.jsonl"
+expect_rc 0 "--skip-bad" "$RLHF" sft --model "$T/m" --data "$T/bad.jsonl" --out "$T/d" --steps 2 --batch 4 --samples 0 --skip-bad --quiet
+expect_rc 1 "missing model" "$RLHF" sft --model "$T/nothing" --data "$T/d.jsonl" --out "$T/e" --quiet
+expect_rc 1 "--max-len over the context" "$RLHF" sft --model "$T/m" --data "$T/d.jsonl" --out "$T/f" --max-len 4096 --quiet
+expect_rc 0 "--memory" "$RLHF" sft --memory --model "$T/m"
+grep -q estimate_bytes "$T/out" && ok "--memory JSON" || bad "--memory JSON"
+
+cli_finish
