@@ -130,18 +130,18 @@ expect_rc 1 "missing model" "$RLHF" logprobs --model "$T/nomodel" --data "$T/d.j
 
 # ---- score ----------------------------------------------------------------------------------------
 cat >"$T/s.jsonl" <<'EOF'
-{"text": "hello world"}
-{"prompt": "hello", "response": " world"}
+{"text": "hi world"}
+{"prompt": "hi", "response": " world"}
 {"ids": [256, 104, 105, 256]}
 {"ids": [256, 104, 105]}
 EOF
-score() { "$RLHF" score --model "$T/${M:-rm}" --data "$T/s.jsonl" "$@" 2>"$T/err" | py "import json,sys; print(' '.join(repr(json.loads(l)['score']) for l in sys.stdin))"; }
+score() { "$RLHF" score --model "$T/${M:-rm}" --data "$T/s.jsonl" --no-template "$@" 2>"$T/err" | py "import json,sys; print(' '.join(repr(json.loads(l)['score']) for l in sys.stdin))"; }
 eos=$(score); before=$(score --score-at before-eos); last=$(score --score-at last)
 py "
 e, b, l = [list(map(float, s.split())) for s in ('''$eos''', '''$before''', '''$last''')]
 assert len(e) == len(b) == len(l) == 4, (e, b, l)
 same = lambda x, y: abs(x - y) < 1e-5  # the same position in differently packed batches
-assert same(e[0], e[1])                      # prompt+response = the text (byte tokenizer)
+assert same(e[0], e[1])                      # --no-template: prompt+response = the text
 assert not same(e[0], b[0]) and same(b[0], l[0])  # before-eos on [E text E] = last on [E text]
 assert same(b[2], e[3]) and same(e[3], l[3])  # ids: before-eos skips the trailing EOS
 assert same(e[2], l[2]) and not same(e[2], b[2])  # ids as given: eos and last read the last id
@@ -153,6 +153,14 @@ import json
 a = [json.loads(x + '}')['score'] for x in '''$s1'''.split('}')[:-1]]; b = [json.loads(x + '}')['score'] for x in '''$s2'''.split('}')[:-1]]
 assert len(a) == 4 and max(abs(x - y) for x, y in zip(a, b)) < 1e-5
 " && ok "score: --batch-tokens 1 gives the same scores" || bad "score: --batch-tokens 1 gives the same scores"
+# by default {"prompt", "response"} is rendered with the chat template, as rlhf sft/rm render it
+# (plain form for the byte tokenizer: "\n\nUser: " prompt "\n\nAssistant: " response EOS)
+printf '{"prompt": "hi", "response": "yo"}\n' >"$T/chat.jsonl"
+py "import json; print(json.dumps({'ids': list(b'\n\nUser: hi\n\nAssistant: yo') + [256]}))" >"$T/chat_ids.jsonl"
+c1=$("$RLHF" score --model "$T/rm" --data "$T/chat.jsonl" 2>/dev/null); c2=$("$RLHF" score --model "$T/rm" --data "$T/chat_ids.jsonl" 2>/dev/null)
+[ -n "$c1" ] && [ "$c1" = "$c2" ] && ok "prompt/response scored through the chat template" || bad "prompt/response scored through the chat template ($c1 vs $c2)"
+c3=$("$RLHF" score --model "$T/rm" --data "$T/chat.jsonl" --no-template 2>/dev/null)
+[ "$c1" != "$c3" ] && ok "--no-template changes the rendering" || bad "--no-template changes the rendering"
 expect_rc 2 "--score-at bogus" "$RLHF" score --model "$T/rm" --data "$T/s.jsonl" --score-at middle
 expect_rc 1 "score with a language model" "$RLHF" score --model "$T/lm" --data "$T/s.jsonl"
 err_has "no score head explained" "has no score head"

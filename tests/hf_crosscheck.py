@@ -177,8 +177,13 @@ compare_rm("rlhf init RM", rm_dir, rm, rm_rows, pad=257)
 # text records: [EOS] text [EOS], the score read at the final EOS == HF's last non-pad token
 texts = ["hello world", "a", "The quick brown fox jumps over the lazy dog."]
 ours, _ = our_scores(rm_dir, [{"text": t} for t in texts], "rm_text")
-pr, _ = our_scores(rm_dir, [{"prompt": "Q: 2+2?", "response": " 4"}], "rm_pr")
-hf = hf_scores(rm, [[256] + list(t.encode()) + [256] for t in texts + ["Q: 2+2? 4"]], pad=257)
+pr, _ = our_scores(rm_dir, [{"prompt": "Q: 2+2?", "response": " 4"}], "rm_pr", ("--no-template",))
+# {"prompt", "response"} by default goes through the chat template (plain form for the byte
+# tokenizer): "\n\nUser: " prompt "\n\nAssistant: " response, then EOS, no leading EOS
+chat, _ = our_scores(rm_dir, [{"prompt": "Q: 2+2?", "response": "4"}], "rm_chat")
+pr += chat
+hf = hf_scores(rm, [[256] + list(t.encode()) + [256] for t in texts + ["Q: 2+2? 4"]]
+               + [list("\n\nUser: Q: 2+2?\n\nAssistant: 4".encode()) + [256]], pad=257)
 d = max_diff(ours + pr, hf)
 figures.append(("rlhf init RM: text and prompt/response records", d))
 check(d <= TOL, f"rlhf init RM: text/prompt+response records scored at the EOS like HF: max |diff| {d:.2e}")

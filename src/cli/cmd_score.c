@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/scoring.h"
+#include "data/chat.h"
 #include "util/fileio.h"
 #include "util/flags.h"
 
@@ -35,13 +36,17 @@ static int read_norm(const char *model, double *bias, double *gain) {
 
 int cmd_score(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *score_at = "eos";
-    int batch_tokens = 4096, no_bos = 0, raw = 0;
+    int batch_tokens = 4096, no_bos = 0, raw = 0, no_template = 0, plain_template = 0;
     Flag flags[] = {
         {"model", 0, FLAG_STRING, &model, "reward model folder (GPT2ForSequenceClassification, one label)", 1, 0},
         {"data", 0, FLAG_STRING, &data, "JSONL: {\"text\"}, {\"ids\"} or {\"prompt\", \"response\"} per line", 1, 0},
         {"score-at", 0, FLAG_STRING, &score_at, "where the score is read: eos, before-eos or last (see docs/scoring.md)", 0, 0},
         {"batch-tokens", 0, FLAG_INT, &batch_tokens, "tokens per forward pass (records are packed, never split)", 0, 0},
         {"no-bos", 0, FLAG_BOOL, &no_bos, "do not start text records with the end-of-text token", 0, 0},
+        {"no-template", 0, FLAG_BOOL, &no_template, "{\"prompt\", \"response\"}: concatenate the two texts "
+                                                    "instead of rendering them with the chat template", 0, 0},
+        {"plain-template", 0, FLAG_BOOL, &plain_template, "use the plain-text chat template even if the "
+                                                          "tokenizer has role-marker tokens (as rlhf rm --plain-template)", 0, 0},
         {"raw", 0, FLAG_BOOL, &raw, "print the head's raw output, without the normalisation stored by rlhf rm", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
@@ -91,6 +96,11 @@ int cmd_score(int argc, char **argv) {
                      .vocab_size = m->cfg.vocab_size, .eos_id = sm.eos_id, .bos = !no_bos,
                      .eos = at != AT_LAST, .max_len = m->cfg.n_ctx, .truncate = 0,
                      .long_hint = "a reward model must see the whole record"};
+    ChatTemplate ct;
+    if (sm.has_tok && !no_template) {
+        chat_template_init(&ct, &sm.tok, plain_template);
+        ro.chat = &ct;
+    }
     if (records_load(data, &ro, &rs, &e)) { fprintf(stderr, "rlhf score: error: %s\n", e.msg); goto out; }
     // where each record is read, checked before anything is printed
     int *pos = xmalloc((rs.n ? rs.n : 1) * sizeof *pos);

@@ -45,7 +45,7 @@ typedef struct {
 void tokseq_push(TokSeq *s, int id, int mask);
 void tokseq_free(TokSeq *s);
 
-typedef struct {
+typedef struct ChatTemplate {
     const Tokenizer *tok;
     int special;      // 1: role markers are special ids; 0: plain-text markers
     int role_id[3];   // special form: the marker ids, by ChatRole

@@ -2,12 +2,15 @@
 // is read line by line; each record's ids live in their own allocation.
 #include "data/records.h"
 
+#include "data/chat.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/chat.h"
 #include "util/json.h"
 
 typedef struct {
@@ -36,6 +39,38 @@ static int encode_field(const json_t *j, const char *key, const RecordOpts *o, I
                           "{\"ids\": [...]} instead", path, line, key,
                        o->no_tok_why ? o->no_tok_why : "the model has no tokenizer");
     tok_encode(o->tok, json_string_value(v), json_string_length(v), &b->ids, &b->n, &b->cap);
+    return 0;
+}
+
+// {"prompt","response"} through the chat template: [prompt as a user turn + assistant marker]
+// [response + EOS] (the final EOS dropped when o->eos is 0).
+static int render_chat(const json_t *j, const RecordOpts *o, IdBuf *b, const char *path, long line,
+                       Err *e) {
+    const char *keys[2] = {"prompt", "response"};
+    for (int k = 0; k < 2; k++) {
+        const json_t *v = json_object_get(j, keys[k]);
+        if (!v) return err_set(e, "%s:%ld: missing field \"%s\"", path, line, keys[k]);
+        if (!json_is_string(v))
+            return err_set(e, "%s:%ld: field \"%s\": expected string, got %s", path, line, keys[k],
+                           json_type_name(v));
+    }
+    if (!o->tok)
+        return err_set(e, "%s:%ld: field \"prompt\": cannot encode text: %s; give token ids as "
+                          "{\"ids\": [...]} instead", path, line,
+                       o->no_tok_why ? o->no_tok_why : "the model has no tokenizer");
+    const json_t *p = json_object_get(j, "prompt"), *r = json_object_get(j, "response");
+    Convo prompt = {0}, resp = {0};
+    convo_push(&prompt, ROLE_USER, json_string_value(p), json_string_length(p));
+    convo_push(&resp, ROLE_ASSISTANT, json_string_value(r), json_string_length(r));
+    TokSeq s = {0};
+    chat_render_prompt(o->chat, &prompt, &s);
+    chat_render_response(o->chat, &resp, &s);
+    int n = s.n;
+    if (!o->eos && n > 0 && s.ids[n - 1] == o->chat->eos_id) n--;
+    for (int i = 0; i < n; i++) push(b, s.ids[i]);
+    tokseq_free(&s);
+    convo_free(&prompt);
+    convo_free(&resp);
     return 0;
 }
 
@@ -88,6 +123,7 @@ static int parse_record(const json_t *j, const RecordOpts *o, IdBuf *b, const ch
     if (!(o->shapes & (text ? REC_TEXT : REC_PROMPT_RESPONSE)))
         return err_set(e, "%s:%ld: field \"%s\": not accepted here (expected one of%s)", path,
                        line, first, accepted);
+    if (!text && o->chat) return render_chat(j, o, b, path, line, e);
     if (o->bos) push(b, o->eos_id);
     if (encode_field(j, first, o, b, path, line, e)) return -1;
     if (!text && encode_field(j, "response", o, b, path, line, e)) return -1;

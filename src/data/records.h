@@ -4,8 +4,8 @@
 // line fails the command before it prints anything; errors name FILE:LINE: field "x".
 //
 // Text is encoded with the model's tokenizer: {"text"} → [EOS]? text [EOS]?, {"prompt",
-// "response"} → [EOS]? prompt response [EOS]? (prompt and response encoded separately and
-// concatenated, as a sampled response follows its prompt). The leading EOS (opts.bos) is the
+// "response"} → the chat template's user turn + assistant turn + EOS when opts.chat is set, else
+// [EOS]? prompt response [EOS]? (the two encoded separately and concatenated). The leading EOS (opts.bos) is the
 // document start GPT-2 saw in training; the trailing one (opts.eos) is where a reward model reads
 // its score. {"ids"} records are taken exactly as given.
 // (Training data — SFT, preference, ranking and prompt records with the chat template — is read
@@ -31,6 +31,10 @@ typedef struct {
     int max_len;        // > 0: a longer record is an error, unless truncate
     int truncate;       // keep the first max_len tokens instead
     const char *long_hint;  // appended to the too-long error (e.g. "use --truncate"), may be NULL
+    // non-NULL: {"prompt","response"} records are rendered with the chat template (prompt as a user
+    // turn, response as the assistant turn ending in EOS; no leading EOS), exactly as the SFT and
+    // reward-model stages render them; eos = 0 then drops the final EOS. NULL: plain concatenation.
+    const struct ChatTemplate *chat;
 } RecordOpts;
 
 typedef struct {
