@@ -63,6 +63,19 @@ cmp -s "$T/a/samples.jsonl" "$T/b/samples.jsonl" && ok "resumed samples.jsonl id
 
 # bad data: FILE:LINE and exit 1; --skip-bad goes on
 printf '{"prompt": "r abc", "completion": "cba"}\n{"prompt": "r abd", "completion": 5}\n' >"$T/bad.jsonl"
+# rlhf sample --chat renders a prompt as SFT did: greedy samples equal the run's own greedy samples
+python3 - "$T/a" "$RLHF" <<'PY' && ok "sample --chat continues like the SFT evaluation" || bad "sample --chat continues like the SFT evaluation"
+import json, re, subprocess, sys
+rows = [json.loads(l) for l in open(sys.argv[1] + "/samples.jsonl")]
+last = [r for r in rows if r["step"] == rows[-1]["step"]]
+assert last
+for r in last:
+    user = re.fullmatch(r"\n\nUser: (.*)\n\nAssistant:", r["prompt"], re.S).group(1)
+    out = subprocess.run([sys.argv[2], "sample", "--model", sys.argv[1] + "/final", "--chat", "--prompt", user,
+                          "--temperature", "0", "--max-new", "6", "--json"], capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout)["completion"]
+    assert got == r["completion"], (user, got, r["completion"])
+PY
 expect_rc 1 "bad record" "$RLHF" sft --model "$T/m" --data "$T/bad.jsonl" --out "$T/c" --steps 2 --quiet
 err_has "error names file:line" "bad.jsonl:2:"
 for i in $(seq 1 20); do echo '{"prompt": "r abc", "completion": "cba"}'; done >>"$T/bad.jsonl"

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "gen/sample.h"
+#include "data/chat.h"
 #include "io/checkpoint.h"
 #include "io/model_io.h"
 #include "util/fileio.h"
@@ -14,7 +15,7 @@
 
 int cmd_sample(int argc, char **argv) {
     const char *model = NULL, *prompt = "", *tokdir = NULL;
-    int n = 1, top_k = 0, max_new = 64, as_json = 0, no_stop = 0;
+    int n = 1, top_k = 0, max_new = 64, as_json = 0, no_stop = 0, chat = 0, plain_template = 0;
     float temperature = 1.0f, top_p = 1.0f;
     long seed = 1;
     Flag flags[] = {
@@ -30,6 +31,11 @@ int cmd_sample(int argc, char **argv) {
         {"no-stop", 0, FLAG_BOOL, &no_stop, "do not stop at the end-of-text token", 0, 0},
         {"seed", 0, FLAG_LONG, &seed, "random seed; sample i uses the stream (seed, i)", 0, 0},
         {"json", 0, FLAG_BOOL, &as_json, "print one JSON object per sample", 0, 0},
+        {"chat", 0, FLAG_BOOL, &chat, "render --prompt as a user turn with the chat template, as "
+                                      "rlhf sft trains (for SFT/RLHF models; default: plain text "
+                                      "after an end-of-text)", 0, 0},
+        {"plain-template", 0, FLAG_BOOL, &plain_template, "with --chat: the plain-text template even "
+                                                          "if the tokenizer has role markers", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
     flags_parse("sample", "--model DIR [--prompt TEXT] [FLAGS]",
@@ -58,10 +64,24 @@ int cmd_sample(int argc, char **argv) {
     if (!m) { fprintf(stderr, "rlhf sample: error: %s\n", e.msg); tok_free(&tok); return 1; }
     int *ids = NULL;
     size_t len = 0, cap = 0;
-    ids = xmalloc(sizeof(int));
-    ids[len++] = tok.eos_id;  // every document starts after an end-of-text
-    cap = 1;
-    tok_encode(&tok, prompt, strlen(prompt), &ids, &len, &cap);
+    if (chat) {  // user turn + assistant marker: where an SFT model starts its answer
+        ChatTemplate ct;
+        chat_template_init(&ct, &tok, plain_template);
+        Convo c = {0};
+        convo_push(&c, ROLE_USER, prompt, strlen(prompt));
+        TokSeq ts = {0};
+        chat_render_prompt(&ct, &c, &ts);
+        ids = xmalloc((size_t)(ts.n > 0 ? ts.n : 1) * sizeof(int));
+        memcpy(ids, ts.ids, (size_t)ts.n * sizeof(int));
+        len = cap = (size_t)ts.n;
+        tokseq_free(&ts);
+        convo_free(&c);
+    } else {
+        ids = xmalloc(sizeof(int));
+        ids[len++] = tok.eos_id;  // every document starts after an end-of-text
+        cap = 1;
+        tok_encode(&tok, prompt, strlen(prompt), &ids, &len, &cap);
+    }
     const int **prompts = xmalloc((size_t)n * sizeof(int *));
     int *plen = xmalloc((size_t)n * sizeof(int));
     uint64_t *sid = xmalloc((size_t)n * sizeof(uint64_t));
