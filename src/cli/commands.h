@@ -12,6 +12,7 @@ int cmd_init(int argc, char **argv);
 int cmd_logprobs(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_dpo(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_tokenizer_train(int argc, char **argv);
 int cmd_convert(int argc, char **argv);

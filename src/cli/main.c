@@ -21,6 +21,7 @@ static const Command COMMANDS[] = {
     {"logprobs", cmd_logprobs, "per-token log-probabilities and perplexity of JSONL records"},
     {"score", cmd_score, "reward-model scores of JSONL records"},
     {"rm", cmd_rm, "train a reward model (Bradley–Terry) on preference / ranking JSONL"},
+    {"dpo", cmd_dpo, "direct preference optimisation (DPO / conservative DPO / IPO) of an SFT model on preferences"},
     {"bench", cmd_bench, "measure training-step and generation speed (JSON lines)"},
     {"demo", cmd_demo, "train a tiny model on a built-in corpus and show samples before/after"},
     {"tokenize", cmd_tokenize, "encode JSON-string lines to token ids (or --decode ids to strings)"},
