@@ -141,14 +141,12 @@ static LoopOptions loop_options(const DpoOptions *o) {
     return l;
 }
 
-static json_t *jstr_or_null(const char *s) { return s ? json_string(s) : json_null(); }
-
 static json_t *options_json(const DpoOptions *o) {
     json_t *j = json_object();
     json_object_set_new(j, "stage", json_string("dpo"));
     json_object_set_new(j, "model", json_string(o->model));
     json_object_set_new(j, "data", json_string(o->data));
-    json_object_set_new(j, "val", jstr_or_null(o->val));
+    json_object_set_new(j, "val", json_string_or_null(o->val));
     json_object_set_new(j, "loss", json_string(o->loss));
     json_object_set_new(j, "beta", json_real(o->beta));
     json_object_set_new(j, "label_smoothing", json_real(o->label_smoothing));
@@ -163,12 +161,6 @@ static json_t *options_json(const DpoOptions *o) {
     json_object_set_new(j, "threads", json_integer(threads_get()));
     json_object_set_new(j, "processes", json_integer(dist_size()));
     return j;
-}
-
-static int get_opt_str(const json_t *j, const char *key, const char **out, const char *ctx, Err *e) {
-    const json_t *v = json_object_get(j, key);
-    if (!v || json_is_null(v)) { *out = NULL; return 0; }
-    return json_get_string(j, key, out, ctx, e);
 }
 
 static int get_bool(const json_t *j, const char *key, int *out, const char *ctx, Err *e) {
@@ -189,7 +181,7 @@ static int options_from_json(DpoOptions *o, const json_t *j, const char *ctx, Er
     o->grad_clip = lo.grad_clip; o->eval_every = lo.eval_every; o->ckpt_every = lo.ckpt_every;
     o->keep_checkpoints = lo.keep_checkpoints; o->seed = lo.seed;
     if (json_get_string(j, "model", &o->model, ctx, e) || json_get_string(j, "data", &o->data, ctx, e) ||
-        get_opt_str(j, "val", &o->val, ctx, e) || json_get_string(j, "loss", &o->loss, ctx, e) ||
+        json_get_string_or_null(j, "val", &o->val, ctx, e) || json_get_string(j, "loss", &o->loss, ctx, e) ||
         json_get_double(j, "beta", &o->beta, ctx, e) ||
         json_get_double(j, "label_smoothing", &o->label_smoothing, ctx, e) ||
         json_get_double(j, "val_fraction", &o->val_fraction, ctx, e))

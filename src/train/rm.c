@@ -135,15 +135,13 @@ static LoopOptions loop_options(const RmOptions *o) {
     return l;
 }
 
-static json_t *jstr_or_null(const char *s) { return s ? json_string(s) : json_null(); }
-
 static json_t *options_json(const RmOptions *o) {
     json_t *j = json_object();
     json_object_set_new(j, "stage", json_string("rm"));
     json_object_set_new(j, "model", json_string(o->model));
     json_object_set_new(j, "data", json_string(o->data));
-    json_object_set_new(j, "val", jstr_or_null(o->val));
-    json_object_set_new(j, "norm_data", jstr_or_null(o->norm_data));
+    json_object_set_new(j, "val", json_string_or_null(o->val));
+    json_object_set_new(j, "norm_data", json_string_or_null(o->norm_data));
     json_object_set_new(j, "batch", json_integer(o->batch));
     LoopOptions l = loop_options(o);
     loop_options_to_json(&l, j);
@@ -158,12 +156,6 @@ static json_t *options_json(const RmOptions *o) {
     json_object_set_new(j, "threads", json_integer(threads_get()));
     json_object_set_new(j, "processes", json_integer(dist_size()));
     return j;
-}
-
-static int get_opt_str(const json_t *j, const char *key, const char **out, const char *ctx, Err *e) {
-    const json_t *v = json_object_get(j, key);
-    if (!v || json_is_null(v)) { *out = NULL; return 0; }
-    return json_get_string(j, key, out, ctx, e);
 }
 
 static int get_bool(const json_t *j, const char *key, int *out, const char *ctx, Err *e) {
@@ -184,7 +176,7 @@ static int options_from_json(RmOptions *o, const json_t *j, const char *ctx, Err
     o->grad_clip = lo.grad_clip; o->eval_every = lo.eval_every; o->ckpt_every = lo.ckpt_every;
     o->keep_checkpoints = lo.keep_checkpoints; o->seed = lo.seed;
     if (json_get_string(j, "model", &o->model, ctx, e) || json_get_string(j, "data", &o->data, ctx, e) ||
-        get_opt_str(j, "val", &o->val, ctx, e) || get_opt_str(j, "norm_data", &o->norm_data, ctx, e))
+        json_get_string_or_null(j, "val", &o->val, ctx, e) || json_get_string_or_null(j, "norm_data", &o->norm_data, ctx, e))
         return -1;
 #define GETL(key, field) if (json_get_long(j, key, &l, ctx, e)) return -1; o->field = (int)l;
     GETL("batch", batch) GETL("max_len", max_len) GETL("min_prompt", min_prompt)

@@ -62,15 +62,13 @@ static LoopOptions loop_options(const SftOptions *o) {
     return l;
 }
 
-static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
-
 static json_t *options_json(const SftOptions *o) {
     json_t *j = json_object();
     json_object_set_new(j, "stage", json_string("sft"));
     json_object_set_new(j, "model", json_string(o->model));
-    json_object_set_new(j, "tokenizer", str_or_null(o->tokenizer));
+    json_object_set_new(j, "tokenizer", json_string_or_null(o->tokenizer));
     json_object_set_new(j, "data", json_string(o->data));
-    json_object_set_new(j, "val", str_or_null(o->val));
+    json_object_set_new(j, "val", json_string_or_null(o->val));
     json_object_set_new(j, "max_len", json_integer(o->max_len));
     json_object_set_new(j, "min_prompt", json_integer(o->min_prompt));
     json_object_set_new(j, "val_fraction", json_real(o->val_fraction));
@@ -86,12 +84,6 @@ static json_t *options_json(const SftOptions *o) {
     json_object_set_new(j, "threads", json_integer(threads_get()));
     json_object_set_new(j, "processes", json_integer(dist_size()));
     return j;
-}
-
-static int opt_string(const json_t *j, const char *key, const char **out, const char *ctx, Err *e) {
-    const json_t *v = json_object_get(j, key);
-    if (!v || json_is_null(v)) { *out = NULL; return 0; }
-    return json_get_string(j, key, out, ctx, e);
 }
 
 static int opt_bool(const json_t *j, const char *key, int *out) {
@@ -121,7 +113,7 @@ static int options_from_json(SftOptions *o, const json_t *j, const char *ctx, Er
     opt_bool(j, "skip_bad", &o->skip_bad);
     opt_bool(j, "plain_template", &o->plain_template);
     if (json_get_string(j, "model", &o->model, ctx, e) || json_get_string(j, "data", &o->data, ctx, e) ||
-        opt_string(j, "tokenizer", &o->tokenizer, ctx, e) || opt_string(j, "val", &o->val, ctx, e))
+        json_get_string_or_null(j, "tokenizer", &o->tokenizer, ctx, e) || json_get_string_or_null(j, "val", &o->val, ctx, e))
         return -1;
     return 0;
 }

@@ -125,3 +125,12 @@ int json_get_string_opt(const json_t *obj, const char *key, const char **out, co
                         Err *e) {
     return get_string(obj, key, out, 1, ctx, e);
 }
+
+int json_get_string_or_null(const json_t *obj, const char *key, const char **out, const char *ctx,
+                            Err *e) {
+    const json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) { *out = NULL; return 0; }
+    return json_get_string(obj, key, out, ctx, e);
+}
+
+json_t *json_string_or_null(const char *s) { return s ? json_string(s) : json_null(); }

@@ -24,4 +24,10 @@ int json_get_double_opt(const json_t *obj, const char *key, double *out, const c
 int json_get_string_opt(const json_t *obj, const char *key, const char **out, const char *ctx,
                         Err *e);
 
+// A string field that may be absent or null (*out = NULL then); wrong type is an error.
+int json_get_string_or_null(const json_t *obj, const char *key, const char **out, const char *ctx,
+                            Err *e);
+// json_string(s), or json null for NULL.
+json_t *json_string_or_null(const char *s);
+
 #endif
