@@ -13,26 +13,11 @@
 #include "cli/commands.h"
 #include "cli/scoring.h"
 #include "data/chat.h"
+#include "io/checkpoint.h"
 #include "util/fileio.h"
 #include "util/flags.h"
 
 enum { AT_EOS, AT_BEFORE_EOS, AT_LAST };
-
-// The reward normalisation `rlhf rm` stores in config.json (score = gain·(raw + bias)); absent
-// keys (any other model, an llm.c file): bias 0, gain 1. Returns 1 when the model has one.
-static int read_norm(const char *model, double *bias, double *gain) {
-    *bias = 0; *gain = 1;
-    char *p = path_join(model, "config.json");
-    json_t *j = json_load_file(p, 0, NULL);
-    free(p);
-    if (!j) return 0;
-    const json_t *b = json_object_get(j, "rlhf_reward_bias"), *g = json_object_get(j, "rlhf_reward_gain");
-    int has = json_is_number(b) || json_is_number(g);
-    if (json_is_number(b)) *bias = json_number_value(b);
-    if (json_is_number(g)) *gain = json_number_value(g);
-    json_decref(j);
-    return has;
-}
 
 int cmd_score(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *score_at = "eos";
@@ -90,7 +75,7 @@ int cmd_score(int argc, char **argv) {
               "transformers/TRL) expects --score-at before-eos. Reading at the EOS (--score-at eos).",
               model, sm.cfg_pad);
     double nbias = 0, ngain = 1;
-    int has_norm = !raw && read_norm(model, &nbias, &ngain);
+    int has_norm = !raw && ckpt_read_reward_norm(model, &nbias, &ngain);
     RecordOpts ro = {.shapes = REC_TEXT | REC_IDS | REC_PROMPT_RESPONSE,
                      .tok = sm.has_tok ? &sm.tok : NULL, .no_tok_why = sm.no_tok_why,
                      .vocab_size = m->cfg.vocab_size, .eos_id = sm.eos_id, .bos = !no_bos,

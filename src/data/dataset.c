@@ -1,6 +1,7 @@
 // data/dataset.c — loading a tokenised dataset with its split and report (see dataset.h).
 #include "data/dataset.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,22 @@ static int *dup_ids(const int *a, int n) {
     int *p = xmalloc((size_t)(n > 0 ? n : 1) * sizeof(int));
     if (n) memcpy(p, a, (size_t)n * sizeof(int));
     return p;
+}
+
+// A prompt conversation as text: one message → its content; several → a plain transcript.
+static char *prompt_text(const Convo *c) {
+    if (c->n == 1) return xstrdup(c->msg[0].text);
+    static const char *label[3] = {"System", "User", "Assistant"};
+    size_t n = 0;
+    for (int i = 0; i < c->n; i++) n += c->msg[i].len + 16;
+    char *s = xmalloc(n + 1), *p = s;
+    for (int i = 0; i < c->n; i++) {
+        p += sprintf(p, "%s%s: ", i ? "\n\n" : "", label[c->msg[i].role]);
+        memcpy(p, c->msg[i].text, c->msg[i].len);
+        p += c->msg[i].len;
+    }
+    *p = 0;
+    return s;
 }
 
 static void ds_add(Dataset *ds, size_t *cap, const DataRecord *rec, const EncodedRecord *x) {
@@ -89,6 +106,7 @@ static void ds_add(Dataset *ds, size_t *cap, const DataRecord *rec, const Encode
         q->ids = dup_ids(x->prompt.ids, x->prompt.n);
         q->n = x->prompt.n;
         q->answer = rec->answer ? xstrdup(rec->answer) : NULL;
+        q->text = prompt_text(&rec->prompt);
         q->line = rec->line;
     }
     ds->n++;
@@ -198,6 +216,7 @@ void dataset_free(Dataset *ds) {
         } else {
             free(ds->prm[i].ids);
             free(ds->prm[i].answer);
+            free(ds->prm[i].text);
         }
     }
     free(ds->sft);

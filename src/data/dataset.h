@@ -39,6 +39,9 @@ typedef struct {
     int *ids;             // [n] the rendered prompt, ends with the assistant marker
     int n;
     char *answer;         // optional reference answer, else NULL
+    char *text;           // the prompt as text (what a reward command receives): a single
+                          // message's content, else the messages as a plain transcript
+                          // ("\n\nUser: ...\n\nAssistant: ...", docs/ppo.md)
     long line;
 } PromptExample;
 

@@ -429,3 +429,17 @@ int ckpt_load_train(GPT *m, const char *dir, json_t **state, Err *e) {
     *state = st;
     return 0;
 }
+
+int ckpt_read_reward_norm(const char *dir, double *bias, double *gain) {
+    *bias = 0; *gain = 1;
+    char *p = path_join(dir, "config.json");
+    json_t *j = json_load_file(p, 0, NULL);
+    free(p);
+    if (!j) return 0;
+    const json_t *b = json_object_get(j, "rlhf_reward_bias"), *g = json_object_get(j, "rlhf_reward_gain");
+    int has = json_is_number(b) || json_is_number(g);
+    if (json_is_number(b)) *bias = json_number_value(b);
+    if (json_is_number(g)) *gain = json_number_value(g);
+    json_decref(j);
+    return has;
+}

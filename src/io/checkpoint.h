@@ -21,6 +21,9 @@ int ckpt_read_config(const char *dir, GPTConfig *c, Err *e);
 GPT *ckpt_load_model(const char *dir, int trainable, Tokenizer *tok, Err *e);
 // Loads weights from DIR/model.safetensors into an existing model of matching config.
 int ckpt_load_weights(GPT *m, const char *dir, Err *e);
+// The reward normalisation `rlhf rm` stores in config.json (score = gain·(raw + bias)); absent
+// keys (any other model, an llm.c file): bias 0, gain 1. Returns 1 when the model has one.
+int ckpt_read_reward_norm(const char *dir, double *bias, double *gain);
 // Writes a model folder atomically. extra (may be NULL): more keys for config.json.
 int ckpt_save_model(const GPT *m, const Tokenizer *tok, const char *dir, const json_t *extra,
                     Err *e);

@@ -53,24 +53,27 @@ json_t *run_read_config(RunDir *r, Err *e) {
     return j;
 }
 
-int run_metrics_resume(RunDir *r, long max_step, Err *e) {
-    FILE *in = fopen(r->metrics_path, "r");
+int run_jsonl_keep_steps(const char *path, long max_step, Err *e) {
+    FILE *in = fopen(path, "r");
+    if (!in) return 0;
     AtomicFile af;
-    if (atomic_open(&af, r->metrics_path, e)) { if (in) fclose(in); return -1; }
-    if (in) {
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t n;
-        while ((n = getline(&line, &cap, in)) > 0) {
-            json_t *j = json_loadb(line, (size_t)n, 0, NULL);
-            json_t *s = j ? json_object_get(j, "step") : NULL;
-            if (s && json_is_integer(s) && json_integer_value(s) <= max_step) fputs(line, af.fp);
-            json_decref(j);
-        }
-        free(line);
-        fclose(in);
+    if (atomic_open(&af, path, e)) { fclose(in); return -1; }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, in)) > 0) {
+        json_t *j = json_loadb(line, (size_t)n, 0, NULL);
+        json_t *s = j ? json_object_get(j, "step") : NULL;
+        if (s && json_is_integer(s) && json_integer_value(s) <= max_step) fputs(line, af.fp);
+        json_decref(j);
     }
-    if (atomic_commit(&af, e)) return -1;
+    free(line);
+    fclose(in);
+    return atomic_commit(&af, e);
+}
+
+int run_metrics_resume(RunDir *r, long max_step, Err *e) {
+    if (run_jsonl_keep_steps(r->metrics_path, max_step, e)) return -1;
     r->metrics = fopen(r->metrics_path, "a");
     if (!r->metrics) return err_set(e, "%s: cannot open for appending", r->metrics_path);
     return 0;
@@ -92,6 +95,12 @@ void run_metric(RunDir *r, json_t *row) {
 char *run_checkpoint_path(const RunDir *r, long step) {
     char name[64];
     snprintf(name, sizeof name, "checkpoints/step-%ld", step);
+    return path_join(r->dir, name);
+}
+
+char *run_companion_path(const RunDir *r, long step, const char *what) {
+    char name[96];
+    snprintf(name, sizeof name, "checkpoints/step-%ld.%s", step, what);
     return path_join(r->dir, name);
 }
 
@@ -141,6 +150,9 @@ void run_prune_checkpoints(const RunDir *r, int keep) {
         char *p = run_checkpoint_path(r, steps[i]);
         Err e;
         if (remove_tree(p, &e)) warnf("%s", e.msg);
+        char *q = run_companion_path(r, steps[i], "critic");  // PPO's critic, if any
+        if (path_exists(q) && remove_tree(q, &e)) warnf("%s", e.msg);
+        free(q);
         free(p);
     }
     free(steps);
