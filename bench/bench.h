@@ -18,6 +18,12 @@ double bench_membw(int repeat);
 // Tokenizer: training an 8k BPE on ~5 MB of generated English-like prose, and GPT-2 BPE encoding
 // speed on one core (skipped, with a JSON note, without the GPT-2 files).
 void bench_tokenize(int repeat);
+// One PPO iteration (rlhf ppo with a reward-model directory, random-init policy / critic /
+// reference / reward model of config c and the byte tokenizer): `prompts` rollouts of prompt_len
+// prompt tokens and max_new new tokens (no early EOS stop counted: --noeos none), epochs ×
+// minibatches updates; prints the iteration's time split and tokens/s per phase.
+void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int prompt_len,
+                         int max_new, int epochs, int minibatches);
 // Helpers shared by the benchmarks.
 double bench_median(double *x, int n);
 void bench_common_fields(char *buf, size_t n);  // "\"blas_kernel\": ..., \"threads\": ..."

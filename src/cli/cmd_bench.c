@@ -10,12 +10,13 @@ int cmd_bench(int argc, char **argv) {
     const char *only = NULL;
     int steps = 5;
     Flag flags[] = {
-        {"only", 0, FLAG_STRING, &only, "run one benchmark: train_step, generate, membw or tokenize", 0, 0},
+        {"only", 0, FLAG_STRING, &only, "run one benchmark: train_step, generate, membw, tokenize or ppo", 0, 0},
         {"repeat", 0, FLAG_INT, &steps, "timed repetitions per measurement (median reported)", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
     flags_parse("bench", "[--only NAME] [--repeat N]",
-                "Benchmarks on the GPT-2 124M shape (random init), one JSON object per line.",
+                "Benchmarks on the GPT-2 124M shape (random init), one JSON object per line; "
+                "ppo also runs a ~1M-parameter model.",
                 flags, nf, argc, argv, NULL, 0, NULL);
     if (steps < 1) { fprintf(stderr, "rlhf bench: --repeat must be ≥ 1\n"); return 2; }
     int any = 0;
@@ -25,6 +26,13 @@ int cmd_bench(int argc, char **argv) {
     if (!only || !strcmp(only, "membw") || !strcmp(only, "generate")) { bw = bench_membw(steps); any = 1; }
     if (!only || !strcmp(only, "generate")) { bench_generate(1, steps, bw); bench_generate(32, steps, bw); }
     if (!only || !strcmp(only, "tokenize")) { bench_tokenize(steps); any = 1; }
+    if (!only || !strcmp(only, "ppo")) {
+        GPTConfig g = bench_gpt2_124m();
+        bench_ppo_iteration("gpt2-124m", &g, 16, 64, 32, 1, 2);
+        GPTConfig t = {.n_layer = 4, .n_head = 4, .n_embd = 144, .n_ctx = 128, .vocab_size = 258};
+        bench_ppo_iteration("tiny-1m", &t, 64, 64, 32, 4, 4);
+        any = 1;
+    }
     if (!any) { fprintf(stderr, "rlhf bench: unknown benchmark \"%s\"\n", only); return 2; }
     return 0;
 }

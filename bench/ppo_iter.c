@@ -1,0 +1,86 @@
+// bench/ppo_iter.c — one whole PPO iteration through ppo_run (rollout with the KV-cache sampler,
+// old-policy / reference / critic / reward-model passes, epochs × minibatches of policy and critic
+// updates) on random-init models written to a temporary folder, reporting the run's own time
+// split and tokens/s per phase from its metrics row.
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "io/checkpoint.h"
+#include "train/ppo.h"
+#include "util/fileio.h"
+#include "util/sysinfo.h"
+#include "util/timer.h"
+
+static int write_model(const GPTConfig *c, int score_head, const char *dir, Err *e) {
+    GPTConfig cc = *c;
+    cc.score_head = score_head;
+    GPT *m = gpt_create(&cc, 0);
+    gpt_init_weights(m, score_head ? 2 : 1);
+    Tokenizer tok;
+    tok_init_bytes(&tok);
+    int rc = ckpt_save_model(m, &tok, dir, NULL, e);
+    tok_free(&tok);
+    gpt_free(m);
+    return rc;
+}
+
+void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int prompt_len,
+                         int max_new, int epochs, int minibatches) {
+    char tmpl[] = "/tmp/rlhf-bench-ppo.XXXXXX";
+    char *root = mkdtemp(tmpl);
+    if (!root) { fprintf(stderr, "bench ppo: cannot create a temporary folder\n"); return; }
+    char *pol = path_join(root, "policy"), *rm = path_join(root, "rm"), *pr = path_join(root, "prompts.jsonl"),
+         *out = path_join(root, "run"), *metrics = path_join(out, "metrics.jsonl");
+    Err e;
+    int ok = !write_model(c, 0, pol, &e) && !write_model(c, 1, rm, &e);
+    if (ok) {  // prompts longer than prompt_len bytes; --max-prompt keeps their last prompt_len tokens
+        FILE *f = fopen(pr, "w");
+        for (int i = 0; f && i < prompts; i++) {
+            fprintf(f, "{\"prompt\": \"");
+            for (int k = 0; k < prompt_len + 16; k++) fputc('a' + (i * 7 + k * 3) % 26, f);
+            fprintf(f, "\"}\n");
+        }
+        if (f) fclose(f);
+        ok = f != NULL;
+    }
+    if (ok) {
+        PpoOptions o;
+        ppo_defaults(&o);
+        o.policy = pol; o.reward = rm; o.prompts = pr; o.out = out;
+        o.iterations = 1; o.rollouts = prompts; o.minibatch = prompts / minibatches; o.epochs = epochs;
+        o.max_new = max_new; o.max_prompt = prompt_len; o.val_fraction = 0; o.eval_prompts = 0;
+        o.noeos = "none"; o.quiet = 1;
+        double t0 = now_s();
+        ok = !ppo_run(&o, &e);
+        double wall = now_s() - t0;
+        json_t *row = ok ? json_load_file(metrics, 0, NULL) : NULL;
+        if (row) {
+            char common[256];
+            bench_common_fields(common, sizeof common);
+            double tg = json_number_value(json_object_get(row, "time_generation_s")),
+                   ts = json_number_value(json_object_get(row, "time_scoring_s")),
+                   tt = json_number_value(json_object_get(row, "time_training_s"));
+            printf("{\"bench\": \"ppo_iteration\", \"model\": \"%s\", \"params\": %zu, \"prompts\": %d, "
+                   "\"prompt_tokens\": %d, \"new_tokens\": %d, \"epochs\": %d, \"minibatches\": %d, "
+                   "\"generation_s\": %.3f, \"scoring_s\": %.3f, \"training_s\": %.3f, "
+                   "\"generation_tokens_per_s\": %.0f, \"scoring_tokens_per_s\": %.0f, "
+                   "\"training_tokens_per_s\": %.0f, \"whole_run_s\": %.2f, \"peak_rss_gib\": %.2f, %s}\n",
+                   label, gpt_num_params(c), prompts, prompt_len, max_new, epochs, minibatches, tg, ts, tt,
+                   json_number_value(json_object_get(row, "generation_tokens_per_s")),
+                   json_number_value(json_object_get(row, "scoring_tokens_per_s")),
+                   json_number_value(json_object_get(row, "training_tokens_per_s")), wall,
+                   (double)peak_rss_bytes() / (1u << 30), common);
+            fflush(stdout);
+            json_decref(row);
+        } else if (ok) {
+            fprintf(stderr, "bench ppo: %s: no metrics row\n", metrics);
+        }
+    }
+    if (!ok) fprintf(stderr, "bench ppo: %s\n", e.msg);
+    if (remove_tree(root, &e)) fprintf(stderr, "bench ppo: %s\n", e.msg);
+    free(pol); free(rm); free(pr); free(out); free(metrics);
+}
