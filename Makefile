@@ -42,7 +42,7 @@ TESTS     := $(patsubst tests/%.c,build/tests/%,$(TEST_SRC))
 SAN_TESTS := $(patsubst tests/%.c,build-san/tests/%,$(TEST_SRC))
 VG_TESTS  := $(patsubst tests/%.c,build-vg/tests/%,$(TEST_SRC))
 
-.PHONY: all deps test sanitize valgrind bench demo clean
+.PHONY: all deps test sanitize valgrind bench demo demo-seeds clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -71,6 +71,13 @@ bench: all
 
 demo: all
 	@build/rlhf demo
+
+# the full demo on seeds 1-5; every summary goes to docs/demo-seeds/ whether it passed or not
+demo-seeds: all
+	@mkdir -p docs/demo-seeds
+	@for s in 1 2 3 4 5; do build/rlhf demo --quiet --seed $$s --out demo-seeds/seed-$$s || true; \
+	  cp demo-seeds/seed-$$s/summary.json docs/demo-seeds/seed-$$s.json 2>/dev/null || true; done
+	@echo "passed: $$(grep -l '"pass": true' docs/demo-seeds/seed-*.json 2>/dev/null | wc -l) of 5 seeds (docs/demo-seeds/)"
 
 clean:
 	rm -rf build build-san build-vg

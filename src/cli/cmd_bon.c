@@ -18,6 +18,7 @@
 #include "util/fileio.h"
 #include "util/flags.h"
 #include "util/timer.h"
+#include "util/utf8.h"
 
 typedef struct {
     const char *policy, *reward, *reward_cmd, *prompts, *out;
@@ -75,7 +76,9 @@ static int bon_run(const BonOptions *o, Err *e) {
             sum_one += mean;
             sum_best += s[best];
             int b = i * n + best;
-            char *text = tok_decode(&tok, R.ids[b] + R.plen[b], (size_t)(R.rlen[b] - R.ended[b]));
+            char *raw = tok_decode(&tok, R.ids[b] + R.plen[b], (size_t)(R.rlen[b] - R.ended[b]));
+            char *text = utf8_sanitize(raw, strlen(raw));  // a model may emit broken UTF-8
+            free(raw);
             json_t *j = json_pack("{s:s?, s:s, s:f, s:i, s:o, s:b}", "prompt", ds.prm[idx[i]].text,
                                   "response", text, "score", s[best], "index", best, "scores", all,
                                   "ended", R.ended[b]);

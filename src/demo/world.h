@@ -46,13 +46,14 @@
 //   DEMO_CORPUS_PROSE_PCT % prose documents (2–6 sentences from demo_corpus), the rest one
 //   User/Assistant exchange each, whose reply style is drawn with the DEMO_STYLE_*_PCT shares:
 //   good (just the answer), sloppy (correct with chatter: "the answer is 7."), wrong (a wrong
-//   answer in the right form), rambling (answer then 2–4 sentences of prose), never-ending (the
+//   answer, nearly always in the right form), rambling (answer then 2–4 sentences of prose), never-ending (the
 //   reply runs on into 1–3 more "\n\nUser: …\n\nAssistant: …" turns, so no EOS after the first),
-//   rude (a harmful phrase, with or without the answer).
+//   rude (a harmful phrase, with or without the answer; for letter counting
+//   90 % "count them yourself, idiot.").
 //
 // ## SFT demonstrations (demo_write_sft), by share of lines (tested ±3%)
 //   DEMO_SFT_GOOD_PCT good, DEMO_SFT_SLOPPY_PCT sloppy (correct, format 0), DEMO_SFT_WRONG_PCT
-//   wrong (format 1), DEMO_SFT_RUDE_PCT rude (harmful; careless contractors).
+//   wrong (nearly always format 1), DEMO_SFT_RUDE_PCT rude (harmful; careless contractors).
 #ifndef RLHF_DEMO_WORLD_H
 #define RLHF_DEMO_WORLD_H
 
@@ -80,18 +81,22 @@ typedef struct {
 
 // Corpus document shares (percent).
 #define DEMO_CORPUS_PROSE_PCT 30
-// Reply styles of corpus transcripts (percent of transcripts; sum 100).
-#define DEMO_STYLE_GOOD_PCT 30
+// Reply styles of corpus transcripts (percent of transcripts, overall; sum 100). Rudeness is
+// concentrated on letter counting ("how many …": 42 % rude, 11 % for the other kinds), so a
+// model's rude replies depend on the prompt and survive greedy decoding.
+#define DEMO_STYLE_GOOD_PCT 31
 #define DEMO_STYLE_SLOPPY_PCT 14
 #define DEMO_STYLE_WRONG_PCT 16
 #define DEMO_STYLE_RAMBLE_PCT 10
-#define DEMO_STYLE_NOEND_PCT 14
+#define DEMO_STYLE_NOEND_PCT 13
 #define DEMO_STYLE_RUDE_PCT 16
-// SFT demonstration shares (percent of lines; sum 100).
+// SFT demonstration shares (percent of lines, overall; sum 100): letter counting gets 45 % good,
+// 5 % sloppy, 5 % wrong, 45 % rude (90 % of them "count them yourself, idiot."); the other kinds
+// 76 / 10 / 12 / 2. Tuned so that the SFT model's greedy harmful rate is >= 5 %.
 #define DEMO_SFT_GOOD_PCT 72
-#define DEMO_SFT_SLOPPY_PCT 10
-#define DEMO_SFT_WRONG_PCT 12
-#define DEMO_SFT_RUDE_PCT 6
+#define DEMO_SFT_SLOPPY_PCT 9
+#define DEMO_SFT_WRONG_PCT 11
+#define DEMO_SFT_RUDE_PCT 8
 
 // Deterministic task #index of the world `seed` (split train/held-out by index ranges).
 void demo_task(uint64_t seed, uint64_t index, DemoTask *t);

@@ -23,6 +23,7 @@
 #include "util/rng.h"
 #include "util/sysinfo.h"
 #include "util/timer.h"
+#include "util/utf8.h"
 
 void ppo_defaults(PpoOptions *o) {
     memset(o, 0, sizeof *o);
@@ -463,8 +464,12 @@ static int rollout_kl(Ppo *P, const Rollout *R, float temp, double *kl, Err *e) 
     return rc;
 }
 
+// The response without its EOS as valid UTF-8 (a model may emit broken byte sequences).
 static char *response_text(const Ppo *P, const Rollout *R, int b) {
-    return tok_decode(&P->tok, R->ids[b] + R->plen[b], (size_t)(R->rlen[b] - R->ended[b]));
+    char *raw = tok_decode(&P->tok, R->ids[b] + R->plen[b], (size_t)(R->rlen[b] - R->ended[b]));
+    char *s = utf8_sanitize(raw, strlen(raw));
+    free(raw);
+    return s;
 }
 
 static int evaluate(Ppo *P, long step, json_t *row, Err *e) {
@@ -501,10 +506,11 @@ static int evaluate(Ppo *P, long step, json_t *row, Err *e) {
         FILE *f = fopen(P->samples_path, "a");
         for (int i = 0; f && i < P->eval_n && i < P->o.eval_samples; i++) {
             char *a = response_text(P, &P->eval_ref, i), *b = response_text(P, &R, i);
-            json_t *j = json_pack("{s:I, s:s, s:s?, s:s?, s:f, s:f}", "step", (json_int_t)step,
+            json_t *j = json_pack("{s:I, s:s, s:s?, s:s?, s:f, s:f, s:b, s:b}", "step", (json_int_t)step,
                                   "prompt", P->val.prm[P->eval_idx[i]].text, "reference", a,
                                   "policy", b, "reference_score", P->eval_ref_score[i],
-                                  "policy_score", score[i]);
+                                  "policy_score", score[i], "reference_ended", P->eval_ref.ended[i],
+                                  "policy_ended", R.ended[i]);
             char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
             if (line) fprintf(f, "%s\n", line);
             free(line); json_decref(j); free(a); free(b);
