@@ -23,6 +23,9 @@ int cmd_demo(int argc, char **argv) {
         {"pretrain-steps", 0, FLAG_LONG, &c.pt_steps, "pretraining steps", 0, 0},
         {"ppo-iterations", 0, FLAG_INT, &c.ppo_iters, "PPO iterations", 0, 0},
         {"eval-prompts", 0, FLAG_INT, &c.eval_prompts, "held-out prompts every model is judged on", 0, 0},
+        {"label-temperature", 0, FLAG_FLOAT, &c.label_temp, "temperature of the SFT samples the labelers compare", 0, 0},
+        {"ppo-beta", 0, FLAG_DOUBLE, &c.ppo_beta, "PPO's KL coefficient β", 0, 0},
+        {"ppo-lr", 0, FLAG_FLOAT, &c.ppo_lr, "PPO's learning rate", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
     flags_parse("demo", "[--quick] [--seed N] [--out DIR]",

@@ -18,7 +18,7 @@ void labelers_default(Labelers *L, int n) {
     for (int l = 0; l < n; l++) {
         double f = n > 1 ? (double)l / (n - 1) : 0.5;
         L->bt_scale[l] = 0.04 + 0.06 * f;
-        L->flip[l] = 0.03 + 0.06 * f;
+        L->flip[l] = 0.04 + 0.06 * f;
     }
 }
 

@@ -13,8 +13,8 @@ typedef struct {
     double *flip;      // per labeler, in [0, 0.5]
 } Labelers;
 
-// n labelers (n >= 1) with the default spread of noise: bt_scale from 0.10 to 0.25 and flip from
-// 0.03 to 0.09, the careful ones first (labeler l of n is at fraction l/(n−1) of each range).
+// n labelers (n >= 1) with the default spread of noise: bt_scale from 0.04 to 0.10 and flip from
+// 0.04 to 0.10, the careful ones first (labeler l of n is at fraction l/(n−1) of each range).
 void labelers_default(Labelers *L, int n);
 void labelers_free(Labelers *L);
 // One comparison by labeler l, deterministic in (seed, item, l). Returns 1 if a is preferred.

@@ -19,6 +19,7 @@ typedef struct {
     // world
     size_t corpus_bytes;
     int sft_examples, rl_prompts, label_prompts, label_k, eval_prompts, rm_eval_prompts;
+    float label_temp;       // temperature of the SFT samples the labelers compare
     // model + pretraining
     int layers, heads, embd, ctx, seq, pt_batch;
     long pt_steps;
