@@ -31,13 +31,10 @@ typedef struct {
 static int bon_run(const BonOptions *o, Err *e) {
     Tokenizer tok;
     memset(&tok, 0, sizeof tok);
-    Dataset ds, none;
+    Dataset ds;
     memset(&ds, 0, sizeof ds);
-    memset(&none, 0, sizeof none);
     RewardSource rs;
     memset(&rs, 0, sizeof rs);
-    DataReport rep;
-    memset(&rep, 0, sizeof rep);
     AtomicFile af;
     int have_af = 0, rc = -1;
     double *score = NULL;
@@ -45,10 +42,7 @@ static int bon_run(const BonOptions *o, Err *e) {
     if (!m) goto out;
     if (m->cfg.score_head) { err_set(e, "%s has a score head: --policy must be a language model", o->policy); goto out; }
     if (o->max_new >= m->cfg.n_ctx) { err_set(e, "--max-new %d leaves no room for a prompt in the context of %d", o->max_new, m->cfg.n_ctx); goto out; }
-    DataOpts dop = {.kind = DATA_PROMPT, .tok = &tok, .plain_template = o->plain_template,
-                    .trunc = {.max_len = m->cfg.n_ctx - o->max_new + 1, .min_prompt = -1},
-                    .max_problems = 10};
-    if (dataset_load(o->prompts, &dop, &ds, NULL, &rep, e)) goto out;
+    if (rollout_load_prompts(o->prompts, &tok, m->cfg.n_ctx - o->max_new, o->plain_template, &ds, e)) goto out;
     if (ds.n == 0) { err_set(e, "%s: no prompts", o->prompts); goto out; }
     if (reward_open(&rs, o->reward, o->reward_cmd, o->reward_timeout, &tok, o->batch * o->n, e)) goto out;
     if (atomic_open(&af, o->out, e)) goto out;
@@ -106,7 +100,6 @@ out:
     if (have_af) atomic_abort(&af);
     free(score);
     reward_close(&rs);
-    data_report_free(&rep);
     dataset_free(&ds);
     if (m) gpt_free(m);
     tok_free(&tok);

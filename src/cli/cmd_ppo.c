@@ -72,9 +72,7 @@ static int run_rl(const char *cmd, const char *advantage, int argc, char **argv)
     int nf = (int)(sizeof flags / sizeof flags[0]);
     for (int i = 1; i < argc; i++)  // --resume reads everything from the run's config.json
         if (!strcmp(argv[i], "--resume")) { flags[0].required = 0; flags[1].required = 0; }
-    char usage[96];
-    snprintf(usage, sizeof usage, "--policy SFT_DIR (--reward RM_DIR | --reward-cmd CMD) --prompts FILE --out DIR [FLAGS]");
-    flags_parse(cmd, usage,
+    flags_parse(cmd, "--policy SFT_DIR (--reward RM_DIR | --reward-cmd CMD) --prompts FILE --out DIR [FLAGS]",
                 !strcmp(cmd, "grpo")
                     ? "Group-relative policy optimisation: --group responses per prompt, advantages "
                       "from the group's scores (grpo; dr-grpo, rloo, reinforce-baseline also), no "

@@ -58,8 +58,6 @@ int demo_eval(const DemoEvalOptions *o, DemoEval *d, Err *e) {
     memset(&ds, 0, sizeof ds);
     RewardSource rs;
     memset(&rs, 0, sizeof rs);
-    DataReport rep;
-    memset(&rep, 0, sizeof rep);
     Rollout R, S, K;
     memset(&R, 0, sizeof R); memset(&S, 0, sizeof S); memset(&K, 0, sizeof K);
     GPT *ref = NULL;
@@ -69,9 +67,7 @@ int demo_eval(const DemoEvalOptions *o, DemoEval *d, Err *e) {
     int batch = o->batch > 0 ? o->batch : 64;
     GPT *pol = ckpt_load_model(o->model, 0, &tok, e);
     if (!pol) goto out;
-    DataOpts dop = {.kind = DATA_PROMPT, .tok = &tok,
-                    .trunc = {.max_len = pol->cfg.n_ctx - o->max_new + 1, .min_prompt = -1}, .max_problems = 10};
-    if (dataset_load(o->prompts, &dop, &ds, NULL, &rep, e)) goto out;
+    if (rollout_load_prompts(o->prompts, &tok, pol->cfg.n_ctx - o->max_new, 0, &ds, e)) goto out;
     int n = (int)ds.n;
     if (o->n_prompts > 0 && o->n_prompts < n) n = o->n_prompts;
     if (n == 0) { err_set(e, "%s: no prompts", o->prompts); goto out; }
@@ -147,7 +143,6 @@ out:
     rollout_free(&R); rollout_free(&S); rollout_free(&K);
     free(idx); free(gidx); free(score);
     reward_close(&rs);
-    data_report_free(&rep);
     dataset_free(&ds);
     if (pol) gpt_free(pol);
     if (ref) gpt_free(ref);

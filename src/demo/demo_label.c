@@ -18,12 +18,7 @@ int demo_samples(const char *model, const char *prompts, int n, int K, float tem
     memset(s, 0, sizeof *s);
     GPT *m = ckpt_load_model(model, 0, &s->tok, e);
     if (!m) return -1;
-    DataReport rep;
-    memset(&rep, 0, sizeof rep);
-    DataOpts dop = {.kind = DATA_PROMPT, .tok = &s->tok,
-                    .trunc = {.max_len = m->cfg.n_ctx - max_new + 1, .min_prompt = -1}, .max_problems = 10};
-    int rc = dataset_load(prompts, &dop, &s->ds, NULL, &rep, e);
-    data_report_free(&rep);
+    int rc = rollout_load_prompts(prompts, &s->tok, m->cfg.n_ctx - max_new, 0, &s->ds, e);
     if (!rc) {
         if (n <= 0 || (size_t)n > s->ds.n) n = (int)s->ds.n;
         s->n_prompts = n;

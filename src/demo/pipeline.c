@@ -295,8 +295,10 @@ static int run_rl(Demo *d, const char *name, const char *advantage, int iters, i
     char *pol = pj(d->dir, "sft/final"), *rm = pj(d->dir, "rm/final"), *out = pj(d->dir, name);
     o.policy = pol; o.reward = rm; o.prompts = prompts; o.val_prompts = heldout; o.out = out;
     o.advantage = advantage; o.iterations = iters; o.group = group;
-    o.rollouts = c->ppo_rollouts * (group > 1 ? group : 1) / (group > 1 ? 2 : 1);
-    o.minibatch = c->ppo_minibatch * (group > 1 ? group / 2 : 1);
+    // group runs: half as many prompts per iteration as PPO, `group` responses each
+    int n_prompts = group > 1 ? c->ppo_rollouts / 2 : c->ppo_rollouts, mb = group > 1 ? c->ppo_minibatch / 2 : c->ppo_minibatch;
+    o.rollouts = n_prompts * group;
+    o.minibatch = mb * group;
     o.max_new = c->max_new; o.lr = lr; o.beta = beta; o.eval_every = iters / 4 > 0 ? iters / 4 : 1;
     o.eval_prompts = 64; o.eval_samples = 64; o.ckpt_every = iters; o.seed = c->seed; o.quiet = c->quiet;
     rerun("build/rlhf ppo --advantage %s --policy %s --reward %s --prompts %s --val-prompts %s --out %s "

@@ -4,6 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+int rollout_load_prompts(const char *path, const Tokenizer *tok, int max_prompt, int plain_template,
+                         Dataset *ds, Err *e) {
+    DataReport rep;
+    memset(&rep, 0, sizeof rep);
+    DataOpts dop = {.kind = DATA_PROMPT, .tok = tok, .plain_template = plain_template,
+                    .trunc = {.max_len = max_prompt + 1, .min_prompt = -1}, .max_problems = 10};
+    int rc = dataset_load(path, &dop, ds, NULL, &rep, e);
+    data_report_free(&rep);
+    return rc;
+}
+
 int rollout_generate(GPT *policy, const Dataset *ds, const int *prompt_idx, const uint64_t *gidx,
                      int n_prompts, int G, const SampleConfig *sc, Rollout *r, Err *e) {
     memset(r, 0, sizeof *r);

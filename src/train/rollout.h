@@ -29,6 +29,11 @@ typedef struct {
     float *sampler_logp;  // [N] the sampler's own logprob of each response token (diagnostic)
 } Rollout;
 
+// Loads a prompt file (any record with a prompt, data/dataset.h) rendered with the chat template
+// and cut from the left to max_prompt tokens (room for the response). No validation split.
+int rollout_load_prompts(const char *path, const Tokenizer *tok, int max_prompt, int plain_template,
+                         Dataset *ds, Err *e);
+
 // Samples G responses for each of the n_prompts prompts ds->prm[prompt_idx[i]] with the policy:
 // rollout i·G + k is sample k of prompt i, its random stream keyed by
 // (sc->seed, gidx[i]·G + k) where gidx[i] is the prompt's global index in the run — so the
