@@ -55,35 +55,51 @@ void demo_samples_free(DemoSamples *s) {
     memset(s, 0, sizeof *s);
 }
 
-int demo_label_write(const DemoSamples *s, const Labelers *L, uint64_t seed, const char *path,
-                     long *pairs, double *agreement, Err *e) {
+// One labelled comparison of texts ta / tb with gold ga / gb (ties, empty and identical texts
+// skipped); returns 1 when a line was written.
+static int compare(FILE *f, const Labelers *L, uint64_t seed, long np, const char *prompt, const char *ta,
+                   double ga, const char *tb, double gb) {
+    if (!strcmp(ta, tb) || fabs(ga - gb) < DEMO_TIE || !ta[0] || !tb[0]) return 0;
+    int pa = labeler_prefers(L, (int)(np % L->n_labelers), ga, gb, seed, (uint64_t)np);
+    json_t *j = json_pack("{s:s, s:s, s:s}", "prompt", prompt, "chosen", pa ? ta : tb, "rejected", pa ? tb : ta);
+    char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (line) fprintf(f, "%s\n", line);
+    free(line);
+    json_decref(j);
+    return line != NULL;
+}
+
+int demo_label_write(const DemoSamples *s, const Labelers *L, uint64_t seed, int contractors,
+                     const char *path, long *pairs, double *agreement, Err *e) {
     AtomicFile af;
     if (atomic_open(&af, path, e)) return -1;
-    int cap = s->n_prompts * s->K * (s->K - 1) / 2 + 1, np = 0;
-    double *ga = xmalloc((size_t)cap * sizeof(double)), *gb = xmalloc((size_t)cap * sizeof(double));
-    for (int i = 0; i < s->n_prompts; i++)
+    size_t cap = (size_t)s->n_prompts * (size_t)(s->K * (s->K - 1) / 2 + 3) + 1;
+    double *ga = xmalloc(cap * sizeof(double)), *gb = xmalloc(cap * sizeof(double));
+    long np = 0;
+#define ADD(ta, g1, tb, g2)                                                         \
+    if (compare(af.fp, L, seed, np, prompt, ta, g1, tb, g2)) { ga[np] = g1; gb[np] = g2; np++; }
+    for (int i = 0; i < s->n_prompts; i++) {
+        const char *prompt = s->ds.prm[i].text;
         for (int k = 0; k < s->K; k++)
             for (int q = k + 1; q < s->K; q++) {
                 int a = i * s->K + k, b = i * s->K + q;
-                // identical texts, or responses the judge cannot tell apart: the labeler marks a tie
-                // an empty response cannot be shown (nor stored: data records need text)
-                if (!strcmp(s->text[a], s->text[b]) || fabs(s->gold[a] - s->gold[b]) < DEMO_TIE ||
-                    !s->text[a][0] || !s->text[b][0])
-                    continue;
-                int l = np % L->n_labelers;
-                int pa = labeler_prefers(L, l, s->gold[a], s->gold[b], seed, (uint64_t)np);
-                int w = pa ? a : b, lo = pa ? b : a;
-                json_t *j = json_pack("{s:s, s:s, s:s}", "prompt", s->ds.prm[i].text, "chosen", s->text[w],
-                                      "rejected", s->text[lo]);
-                char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
-                if (line) fprintf(af.fp, "%s\n", line);
-                free(line);
-                json_decref(j);
-                ga[np] = s->gold[a]; gb[np] = s->gold[b];
-                np++;
+                ADD(s->text[a], s->gold[a], s->text[b], s->gold[b])
             }
+        DemoTask t;
+        if (contractors > 0 && demo_parse_task(prompt, &t) == 0) {
+            char good[96], wrong[96];
+            demo_reply(&t, DEMO_REPLY_GOOD, seed, (uint64_t)i, good, sizeof good);
+            demo_reply(&t, DEMO_REPLY_WRONG, seed, (uint64_t)i, wrong, sizeof wrong);
+            double gg = demo_gold(prompt, good, 1).total, gw = demo_gold(prompt, wrong, 1).total;
+            int a = i * s->K;
+            ADD(good, gg, wrong, gw)
+            ADD(good, gg, s->text[a], s->gold[a])
+            ADD(wrong, gw, s->text[a], s->gold[a])
+        }
+    }
+#undef ADD
     *pairs = np;
-    *agreement = np ? labelers_agreement(L, np, ga, gb, seed) : 0;
+    *agreement = np ? labelers_agreement(L, (int)np, ga, gb, seed) : 0;
     free(ga); free(gb);
     return atomic_commit(&af, e);
 }

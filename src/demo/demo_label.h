@@ -32,10 +32,13 @@ void demo_samples_free(DemoSamples *s);
 // (as a labelling app's tie button does).
 #define DEMO_TIE 0.01
 // Every pair of each prompt's K samples (identical texts and ties skipped), labeler = pair index
-// mod n_labelers; writes the preferences atomically. *pairs = lines written; *agreement = the
+// mod n_labelers; writes the preferences atomically. contractors > 0: each prompt's pool also gets
+// two answers written by (simulated) contractors in the bare answer form — one right, one wrong
+// (world.h's demo_reply) — compared with each other and with the first SFT sample, as InstructGPT
+// compared outputs of several sources; without them an RM of SFT samples learns form, not facts. *pairs = lines written; *agreement = the
 // labelers' pairwise agreement on these pairs (labelers_agreement).
-int demo_label_write(const DemoSamples *s, const Labelers *L, uint64_t seed, const char *path,
-                     long *pairs, double *agreement, Err *e);
+int demo_label_write(const DemoSamples *s, const Labelers *L, uint64_t seed, int contractors,
+                     const char *path, long *pairs, double *agreement, Err *e);
 
 // The reward model's accuracy on the pairs (0,1), (2,3), … of each prompt ordered by the gold
 // judge (gold ties skipped);

@@ -27,7 +27,7 @@ void demo_config_defaults(DemoConfig *c, int quick) {
     memset(c, 0, sizeof *c);
     c->out = "demo-run"; c->seed = 1; c->quick = quick;
     c->layers = 4; c->heads = 4; c->embd = 128; c->ctx = 128; c->seq = 128; c->pt_batch = 16;
-    c->max_new = 24; c->label_k = 4; c->label_temp = 1.0f;
+    c->max_new = 24; c->label_k = 4; c->label_temp = 1.0f; c->contractors = 1;
     if (quick) {
         c->corpus_bytes = 1000000; c->pt_steps = 200; c->pt_lr = 3e-3f;
         c->sft_examples = 2000; c->sft_steps = 120; c->sft_batch = 32; c->sft_lr = 1e-3f;
@@ -379,7 +379,7 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
     double agreement = 0;
     long n_pairs = 0;
     if (demo_samples(sftdir, lp, c->label_prompts, c->label_k, c->label_temp, c->max_new, c->seed + 11, &ls, e) ||
-        demo_label_write(&ls, &L, c->seed, prefs, &n_pairs, &agreement, e))
+        demo_label_write(&ls, &L, c->seed, c->contractors, prefs, &n_pairs, &agreement, e))
         goto out;
     printf("   %ld preference pairs in %s; labeler agreement %.1f%%\n", n_pairs, prefs, 100 * agreement);
     stage_end(&D, "label");

@@ -20,6 +20,7 @@ typedef struct {
     size_t corpus_bytes;
     int sft_examples, rl_prompts, label_prompts, label_k, eval_prompts, rm_eval_prompts;
     float label_temp;       // temperature of the SFT samples the labelers compare
+    int contractors;        // add a right and a wrong contractor answer to each comparison pool
     // model + pretraining
     int layers, heads, embd, ctx, seq, pt_batch;
     long pt_steps;
