@@ -24,7 +24,7 @@ int cmd_demo(int argc, char **argv) {
         {"ppo-iterations", 0, FLAG_INT, &c.ppo_iters, "PPO iterations", 0, 0},
         {"eval-prompts", 0, FLAG_INT, &c.eval_prompts, "held-out prompts every model is judged on", 0, 0},
         {"label-temperature", 0, FLAG_FLOAT, &c.label_temp, "temperature of the SFT samples the labelers compare", 0, 0},
-        {"contractors", 0, FLAG_BOOL, &c.contractors, "add a right and a wrong contractor answer to each labelling prompt's comparisons (--no-contractors: SFT samples only)", 0, 0},
+        {"contractors", 0, FLAG_BOOL, &c.contractors, "add a right and a wrong contractor answer to each labelling prompt's comparisons (default: on, off with --quick)", 0, 0},
         {"ppo-beta", 0, FLAG_DOUBLE, &c.ppo_beta, "PPO's KL coefficient β", 0, 0},
         {"ppo-lr", 0, FLAG_FLOAT, &c.ppo_lr, "PPO's learning rate", 0, 0},
     };
