@@ -41,6 +41,29 @@ typedef struct {
 } LoopOptions;
 
 void loop_options_defaults(LoopOptions *o);
+// A stage's options struct carries the loop's settings under the same field names; these copy
+// them into a LoopOptions (l, from *o) and back after a resume (*o, from l).
+#define LOOP_OPTIONS_FROM_STAGE(l, o)                                                           \
+    do {                                                                                        \
+        loop_options_defaults(&(l));                                                            \
+        (l).steps = (o)->steps; (l).grad_accum = (o)->grad_accum; (l).lr = (o)->lr;             \
+        (l).min_lr_frac = (o)->min_lr_frac; (l).warmup = (o)->warmup;                           \
+        (l).schedule = (o)->schedule; (l).weight_decay = (o)->weight_decay;                     \
+        (l).beta1 = (o)->beta1; (l).beta2 = (o)->beta2; (l).eps = (o)->eps;                     \
+        (l).grad_clip = (o)->grad_clip; (l).eval_every = (o)->eval_every;                       \
+        (l).ckpt_every = (o)->ckpt_every; (l).keep_checkpoints = (o)->keep_checkpoints;         \
+        (l).seed = (o)->seed; (l).resume = (o)->resume; (l).quiet = (o)->quiet;                 \
+    } while (0)
+#define LOOP_OPTIONS_TO_STAGE(o, l)                                                             \
+    do {                                                                                        \
+        (o)->steps = (l).steps; (o)->grad_accum = (l).grad_accum; (o)->lr = (l).lr;             \
+        (o)->min_lr_frac = (l).min_lr_frac; (o)->warmup = (l).warmup;                           \
+        (o)->schedule = (l).schedule; (o)->weight_decay = (l).weight_decay;                     \
+        (o)->beta1 = (l).beta1; (o)->beta2 = (l).beta2; (o)->eps = (l).eps;                     \
+        (o)->grad_clip = (l).grad_clip; (o)->eval_every = (l).eval_every;                       \
+        (o)->ckpt_every = (l).ckpt_every; (o)->keep_checkpoints = (l).keep_checkpoints;         \
+        (o)->seed = (l).seed;                                                                   \
+    } while (0)
 // Adds the options to a config.json object (keys: steps, grad_accum, lr, min_lr_frac, warmup,
 // schedule, weight_decay, beta1, beta2, eps, grad_clip, eval_every, ckpt_every,
 // keep_checkpoints, seed).

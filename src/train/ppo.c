@@ -117,12 +117,7 @@ static int options_from_json(PpoOptions *o, const json_t *j, const char *ctx, Er
         case 'u': if (json_get_long(j, k, &l, ctx, e)) return -1; *(uint64_t *)p = (uint64_t)l; break;
         case 'd': if (json_get_double(j, k, &d, ctx, e)) return -1; *(double *)p = d; break;
         case 'f': if (json_get_double(j, k, &d, ctx, e)) return -1; *(float *)p = (float)d; break;
-        case 'b': {
-            const json_t *v = json_object_get(j, k);
-            if (!json_is_boolean(v)) return err_set(e, "%s: \"%s\": expected true or false", ctx, k);
-            *(int *)p = json_is_true(v);
-            break;
-        }
+        case 'b': if (json_get_bool(j, k, (int *)p, ctx, e)) return -1; break;
         }
     }
     return 0;

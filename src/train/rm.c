@@ -125,13 +125,7 @@ int rm_reference_scores(GPT *m, const Dataset *ds, int per_batch, double **score
 // ---- the stage -----------------------------------------------------------------------------------
 static LoopOptions loop_options(const RmOptions *o) {
     LoopOptions l;
-    loop_options_defaults(&l);
-    l.steps = o->steps; l.grad_accum = o->grad_accum;
-    l.lr = o->lr; l.min_lr_frac = o->min_lr_frac; l.warmup = o->warmup; l.schedule = o->schedule;
-    l.weight_decay = o->weight_decay; l.beta1 = o->beta1; l.beta2 = o->beta2; l.eps = o->eps;
-    l.grad_clip = o->grad_clip; l.eval_every = o->eval_every; l.ckpt_every = o->ckpt_every;
-    l.keep_checkpoints = o->keep_checkpoints; l.seed = o->seed; l.resume = o->resume;
-    l.quiet = o->quiet;
+    LOOP_OPTIONS_FROM_STAGE(l, o);
     return l;
 }
 
@@ -158,23 +152,12 @@ static json_t *options_json(const RmOptions *o) {
     return j;
 }
 
-static int get_bool(const json_t *j, const char *key, int *out, const char *ctx, Err *e) {
-    const json_t *v = json_object_get(j, key);
-    if (!json_is_boolean(v)) return err_set(e, "%s: \"%s\": expected true or false", ctx, key);
-    *out = json_is_true(v);
-    return 0;
-}
-
 static int options_from_json(RmOptions *o, const json_t *j, const char *ctx, Err *e) {
     long l;
     double d;
     LoopOptions lo = loop_options(o);
     if (loop_options_from_json(&lo, j, ctx, e)) return -1;
-    o->steps = lo.steps; o->grad_accum = lo.grad_accum;
-    o->lr = lo.lr; o->min_lr_frac = lo.min_lr_frac; o->warmup = lo.warmup; o->schedule = lo.schedule;
-    o->weight_decay = lo.weight_decay; o->beta1 = lo.beta1; o->beta2 = lo.beta2; o->eps = lo.eps;
-    o->grad_clip = lo.grad_clip; o->eval_every = lo.eval_every; o->ckpt_every = lo.ckpt_every;
-    o->keep_checkpoints = lo.keep_checkpoints; o->seed = lo.seed;
+    LOOP_OPTIONS_TO_STAGE(o, lo);
     if (json_get_string(j, "model", &o->model, ctx, e) || json_get_string(j, "data", &o->data, ctx, e) ||
         json_get_string_or_null(j, "val", &o->val, ctx, e) || json_get_string_or_null(j, "norm_data", &o->norm_data, ctx, e))
         return -1;
@@ -185,9 +168,9 @@ static int options_from_json(RmOptions *o, const json_t *j, const char *ctx, Err
     o->val_fraction = d;
     if (json_get_double(j, "center", &d, ctx, e)) return -1;
     o->centre = d;
-    if (get_bool(j, "plain_template", &o->plain_template, ctx, e) ||
-        get_bool(j, "ignore_margin", &o->ignore_margin, ctx, e) ||
-        get_bool(j, "norm_gain", &o->norm_gain, ctx, e) || get_bool(j, "skip_bad", &o->skip_bad, ctx, e))
+    if (json_get_bool(j, "plain_template", &o->plain_template, ctx, e) ||
+        json_get_bool(j, "ignore_margin", &o->ignore_margin, ctx, e) ||
+        json_get_bool(j, "norm_gain", &o->norm_gain, ctx, e) || json_get_bool(j, "skip_bad", &o->skip_bad, ctx, e))
         return -1;
     return 0;
 }

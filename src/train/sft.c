@@ -52,13 +52,7 @@ double sft_batch_loss(GPT *m, const int *targets, float *logp, float *dlogp, int
 
 static LoopOptions loop_options(const SftOptions *o) {
     LoopOptions l;
-    loop_options_defaults(&l);
-    l.steps = o->steps; l.grad_accum = o->grad_accum;
-    l.lr = o->lr; l.min_lr_frac = o->min_lr_frac; l.warmup = o->warmup; l.schedule = o->schedule;
-    l.weight_decay = o->weight_decay; l.beta1 = o->beta1; l.beta2 = o->beta2; l.eps = o->eps;
-    l.grad_clip = o->grad_clip; l.eval_every = o->eval_every; l.ckpt_every = o->ckpt_every;
-    l.keep_checkpoints = o->keep_checkpoints; l.seed = o->seed; l.resume = o->resume;
-    l.quiet = o->quiet;
+    LOOP_OPTIONS_FROM_STAGE(l, o);
     return l;
 }
 
@@ -98,11 +92,7 @@ static int options_from_json(SftOptions *o, const json_t *j, const char *ctx, Er
     double d;
     LoopOptions lo = loop_options(o);
     if (loop_options_from_json(&lo, j, ctx, e)) return -1;
-    o->steps = lo.steps; o->grad_accum = lo.grad_accum;
-    o->lr = lo.lr; o->min_lr_frac = lo.min_lr_frac; o->warmup = lo.warmup; o->schedule = lo.schedule;
-    o->weight_decay = lo.weight_decay; o->beta1 = lo.beta1; o->beta2 = lo.beta2; o->eps = lo.eps;
-    o->grad_clip = lo.grad_clip; o->eval_every = lo.eval_every; o->ckpt_every = lo.ckpt_every;
-    o->keep_checkpoints = lo.keep_checkpoints; o->seed = lo.seed;
+    LOOP_OPTIONS_TO_STAGE(o, lo);
 #define GETL(key, field) if (json_get_long(j, key, &l, ctx, e)) return -1; o->field = l;
 #define GETD(key, field) if (json_get_double(j, key, &d, ctx, e)) return -1; o->field = d;
     GETL("max_len", max_len) GETL("min_prompt", min_prompt) GETD("val_fraction", val_fraction)

@@ -134,3 +134,10 @@ int json_get_string_or_null(const json_t *obj, const char *key, const char **out
 }
 
 json_t *json_string_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+int json_get_bool(const json_t *obj, const char *key, int *out, const char *ctx, Err *e) {
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_boolean(v)) return err_set(e, "%s: \"%s\": expected true or false", ctx, key);
+    *out = json_is_true(v);
+    return 0;
+}

@@ -19,6 +19,7 @@ const char *json_type_name(const json_t *j);  // "string", "integer", "real", ..
 int json_get_long(const json_t *obj, const char *key, long *out, const char *ctx, Err *e);
 int json_get_double(const json_t *obj, const char *key, double *out, const char *ctx, Err *e);
 int json_get_string(const json_t *obj, const char *key, const char **out, const char *ctx, Err *e);
+int json_get_bool(const json_t *obj, const char *key, int *out, const char *ctx, Err *e);  // true / false → 1 / 0
 int json_get_long_opt(const json_t *obj, const char *key, long *out, const char *ctx, Err *e);
 int json_get_double_opt(const json_t *obj, const char *key, double *out, const char *ctx, Err *e);
 int json_get_string_opt(const json_t *obj, const char *key, const char **out, const char *ctx,
