@@ -38,7 +38,8 @@ for k in ("pretrained", "sft", "bon", "dpo", "grpo", "ppo"):
         assert math.isfinite(st[k]["kl_k1"]) and math.isfinite(st[k]["kl_k3"]), k
 assert ppo["gold_vs_sft_ci"][0] > 0, ppo["gold_vs_sft_ci"]
 assert ppo["accuracy"] >= sft["accuracy_ci"][0], (ppo["accuracy"], sft["accuracy_ci"])
-assert ppo["harmful"] < sft["harmful"] or sft["harmful"] == 0, (ppo["harmful"], sft["harmful"])
+assert sft["harmful"] >= 0.05, sft["harmful"]  # the world gives alignment something to fix
+assert ppo["harmful"] < sft["harmful"], (ppo["harmful"], sft["harmful"])
 assert s["rm"]["gold_pair_accuracy"] >= 0.65, s["rm"]
 for stage in ("pretrain", "sft", "rm", "ppo", "dpo", "grpo"):
     assert s["gold_calls"][stage] == 0, (stage, s["gold_calls"])
@@ -48,5 +49,23 @@ for k in ("world", "pretrain", "sft", "label", "rm", "ppo", "dpo", "grpo", "eval
     assert s["stage_seconds"][k] >= 0, k
 PY
 done
+# --from: the earlier stages' runs are reused; the evaluation of the same models gives the same numbers
+cp "$T/d1/summary.json" "$T/d1-first.json"
+expect_rc 0 "demo --from eval" "$RLHF" demo --quick --quiet --seed 1 --out "$T/d1" --from eval
+python3 - "$T/d1-first.json" "$T/d1/summary.json" <<'PY' && ok "--from eval reuses pretrain … grpo and reproduces the evaluation" || bad "--from eval reuses pretrain … grpo and reproduces the evaluation"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert b["reused_stages"] == ["pretrain", "sft", "label", "rm", "ppo", "dpo", "grpo"], b["reused_stages"]
+assert a["reused_stages"] == [], a["reused_stages"]
+for k in a["stages"]:
+    assert a["stages"][k] == b["stages"][k], k
+assert a["rm"] == b["rm"], (a["rm"], b["rm"])
+assert set(b["stage_seconds"]) == {"world", "eval", "report"}, b["stage_seconds"]
+PY
+expect_rc 1 "demo --from with a name that is not a stage" "$RLHF" demo --quick --out "$T/d1" --from nosuch
+err_has "--from nosuch names the stages" "not a stage (world, pretrain"
+expect_rc 1 "demo --from in a folder without an earlier demo" "$RLHF" demo --quick --out "$T/nothing" --from rm
+err_has "--from without a demo says so" "holds no earlier demo"
+
 grep -q "| ppo |" "$T/d1/report.md" && grep -q "SFT vs PPO" "$T/d1/report.md" && ok "report.md has the table and the side-by-side" || bad "report.md has the table and the side-by-side"
 cli_finish

@@ -29,7 +29,8 @@ void demo_config_defaults(DemoConfig *c, int quick) {
     c->layers = 4; c->heads = 4; c->embd = 128; c->ctx = 128; c->seq = 128; c->pt_batch = 16;
     c->max_new = 24; c->label_k = 4; c->label_temp = 1.0f;
     c->contractors = !quick;  // quick: the weak SFT model gains from form alone; see docs/demo.md
-    if (quick) {
+    if (quick) {  // a smaller model on shorter sequences: about half the full model's cost per token
+        c->layers = 3; c->embd = 96; c->seq = 64;
         c->corpus_bytes = 1000000; c->pt_steps = 200; c->pt_lr = 3e-3f;
         c->sft_examples = 2000; c->sft_steps = 120; c->sft_batch = 32; c->sft_lr = 1e-3f;
         c->label_prompts = 800; c->rm_steps = 100; c->rm_batch = 32; c->rm_lr = 1e-3f;
@@ -45,7 +46,7 @@ void demo_config_defaults(DemoConfig *c, int quick) {
         c->eval_prompts = 400; c->rm_eval_prompts = 300;
     }
     c->ppo_lr = 1e-4f; c->grpo_lr = 1e-4f; c->dpo_lr = 1e-4f;
-    c->ppo_beta = 0.05; c->grpo_beta = 0.04; c->dpo_beta = 0.1;
+    c->ppo_beta = quick ? 0.05 : 0.2; c->grpo_beta = 0.04; c->dpo_beta = 0.1;
 }
 
 // ---- small helpers -------------------------------------------------------------------------------
@@ -63,21 +64,65 @@ typedef struct {
     int n_times;
     double t_stage;
     int stage_no, n_stages;
+    int from;            // index in DEMO_STAGES of the first stage to run (--from); earlier ones are reused
+    json_t *reused;      // names of the stages taken from an earlier run
 } Demo;
 
-static void stage_begin(Demo *d, const char *name, const char *what) {
-    d->stage_no++;
-    demo_gold_set_stage(name);
-    printf("\n== [%d/%d] %s: %s\n", d->stage_no, d->n_stages, name, what);
-    fflush(stdout);
-    d->t_stage = now_s();
+const char *const DEMO_STAGES[DEMO_N_STAGES] = {"world", "pretrain", "sft", "label", "rm",
+                                                "ppo", "dpo", "grpo", "eval", "report"};
+
+int demo_stage_index(const char *name) {
+    for (int i = 0; i < DEMO_N_STAGES; i++)
+        if (!strcmp(DEMO_STAGES[i], name)) return i;
+    return -1;
 }
 
-static void stage_end(Demo *d, const char *name) {
+// 1 when the stage runs, 0 when --from reuses its output from an earlier run in the same folder,
+// -1 on error. A stage that runs again starts from an empty run folder (the training commands
+// refuse to overwrite one).
+static int stage_begin(Demo *d, const char *name, const char *what, Err *e) {
+    d->stage_no++;
+    demo_gold_set_stage(name);
+    int i = demo_stage_index(name);
+    if (i > 0 && i < d->from) {
+        printf("\n== [%d/%d] %s: reused from the earlier run in %s\n", d->stage_no, d->n_stages, name, d->dir);
+        json_array_append_new(d->reused, json_string(name));
+        return 0;
+    }
+    printf("\n== [%d/%d] %s: %s\n", d->stage_no, d->n_stages, name, what);
+    fflush(stdout);
+    char *run = pj(d->dir, name);
+    int rc = d->from > 0 && is_dir(run) && remove_tree(run, e) ? -1 : 1;
+    free(run);
+    d->t_stage = now_s();
+    return rc;
+}
+
+static int stage_end(Demo *d, const char *name) {  // returns 0 so that it chains after a stage's runner
     double s = now_s() - d->t_stage;
     if (d->n_times < 16) d->times[d->n_times++] = (StageTime){name, s};
     printf("   %s took %.1f s\n", name, s);
     fflush(stdout);
+    return 0;
+}
+
+// The label stage's counts, kept next to the preferences so that --from can skip the stage.
+static int write_label_stats(const char *path, long n_pairs, double agreement, Err *e) {
+    json_t *j = json_pack("{s:I, s:f}", "pairs", (json_int_t)n_pairs, "agreement", agreement);
+    int rc = json_write_file(path, j, e);
+    json_decref(j);
+    return rc;
+}
+
+static int read_label_stats(const char *path, long *n_pairs, double *agreement, Err *e) {
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j) return err_set(e, "%s: cannot read the label stage's counts (%s); rerun from the label stage", path, je.text);
+    const json_t *p = json_object_get(j, "pairs"), *a = json_object_get(j, "agreement");
+    int rc = json_is_integer(p) && json_is_number(a) ? 0 : err_set(e, "%s: field \"pairs\" or \"agreement\" missing", path);
+    if (!rc) { *n_pairs = (long)json_integer_value(p); *agreement = json_number_value(a); }
+    json_decref(j);
+    return rc;
 }
 
 static void rerun(const char *fmt, ...) {
@@ -332,7 +377,9 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
     memset(&D, 0, sizeof D);
     D.c = c;
     D.dir = xstrdup(c->out);
-    D.n_stages = 10;
+    D.n_stages = DEMO_N_STAGES;
+    D.reused = json_array();
+    D.from = c->from ? demo_stage_index(c->from) : 0;
     double t_all = now_s();
     int rc = -1;
     char *corpus = pj(D.dir, "corpus.jsonl"), *sftd = pj(D.dir, "sft.jsonl"), *rlp = pj(D.dir, "rl_prompts.jsonl"),
@@ -347,7 +394,12 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
     json_t *summary = json_object();
     demo_gold_reset_counts();
     char *marker = pj(D.dir, "demo-world.txt");
-    if (is_dir(D.dir)) {
+    if (D.from < 0) { err_set(e, "--from %s: not a stage (world, pretrain, sft, label, rm, ppo, dpo, grpo, eval, report)", c->from); goto out; }
+    if (D.from > 0 && !path_exists(marker)) {
+        err_set(e, "--from %s: %s holds no earlier demo to continue", c->from, D.dir);
+        goto out;
+    }
+    if (D.from == 0 && is_dir(D.dir)) {
         if (!path_exists(marker)) { err_set(e, "%s exists and is not an earlier demo; choose another --out", D.dir); goto out; }
         if (remove_tree(D.dir, e)) goto out;
     }
@@ -357,7 +409,7 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
 
     // task index ranges keep every set apart: SFT demos, RL prompts, labelling prompts, held out
     const uint64_t I_SFT = 0, I_RL = 1000000, I_LABEL = 2000000, I_HELD = 9000000;
-    stage_begin(&D, "world", "the built-in tasks, corpus, demonstrations and prompt sets");
+    stage_begin(&D, "world", "the built-in tasks, corpus, demonstrations and prompt sets", e);  // always (cheap)
     if (demo_write_corpus(corpus, c->corpus_bytes, c->seed, e) ||
         demo_write_sft(sftd, c->sft_examples, c->seed, I_SFT, e) ||
         demo_write_prompts(rlp, c->rl_prompts, c->seed, I_RL, e) ||
@@ -368,40 +420,44 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
            c->corpus_bytes, sftd, c->sft_examples, c->rl_prompts, c->label_prompts, c->eval_prompts);
     stage_end(&D, "world");
 
-    stage_begin(&D, "pretrain", "a tiny GPT learns the corpus (prose and assistant transcripts of mixed quality)");
-    if (run_pretrain(&D, corpus, e)) goto out;
-    stage_end(&D, "pretrain");
+    int r;
+    if ((r = stage_begin(&D, "pretrain", "a tiny GPT learns the corpus (prose and assistant transcripts of mixed quality)", e)) < 0 ||
+        (r && (run_pretrain(&D, corpus, e) || stage_end(&D, "pretrain"))))
+        goto out;
+    if ((r = stage_begin(&D, "sft", "supervised fine-tuning on imperfect demonstrations", e)) < 0 ||
+        (r && (run_sft(&D, sftd, e) || stage_end(&D, "sft"))))
+        goto out;
 
-    stage_begin(&D, "sft", "supervised fine-tuning on imperfect demonstrations");
-    if (run_sft(&D, sftd, e)) goto out;
-    stage_end(&D, "sft");
-
-    stage_begin(&D, "label", "simulated labelers compare pairs of SFT samples (gold judge + noise)");
     double agreement = 0;
     long n_pairs = 0;
-    if (demo_samples(sftdir, lp, c->label_prompts, c->label_k, c->label_temp, c->max_new, c->seed + 11, &ls, e) ||
-        demo_label_write(&ls, &L, c->seed, c->contractors, prefs, &n_pairs, &agreement, e))
+    char *labels = pj(D.dir, "labels.json");
+    if ((r = stage_begin(&D, "label", "simulated labelers compare pairs of SFT samples (gold judge + noise)", e)) < 0 ||
+        (r && (demo_samples(sftdir, lp, c->label_prompts, c->label_k, c->label_temp, c->max_new, c->seed + 11, &ls, e) ||
+               demo_label_write(&ls, &L, c->seed, c->contractors, prefs, &n_pairs, &agreement, e) ||
+               write_label_stats(labels, n_pairs, agreement, e))) ||
+        (!r && read_label_stats(labels, &n_pairs, &agreement, e))) {
+        free(labels);
         goto out;
+    }
+    free(labels);
     printf("   %ld preference pairs in %s; labeler agreement %.1f%%\n", n_pairs, prefs, 100 * agreement);
-    stage_end(&D, "label");
+    if (r) stage_end(&D, "label");
 
-    stage_begin(&D, "rm", "a reward model learns the labelers' preferences (Bradley–Terry)");
-    if (run_rm(&D, prefs, e)) goto out;
-    stage_end(&D, "rm");
+    if ((r = stage_begin(&D, "rm", "a reward model learns the labelers' preferences (Bradley–Terry)", e)) < 0 ||
+        (r && (run_rm(&D, prefs, e) || stage_end(&D, "rm"))))
+        goto out;
+    if ((r = stage_begin(&D, "ppo", "PPO against the reward model, KL penalty to the SFT model", e)) < 0 ||
+        (r && (run_rl(&D, "ppo", "gae", c->ppo_iters, 1, c->ppo_lr, c->ppo_beta, rlp, hp, e) || stage_end(&D, "ppo"))))
+        goto out;
+    if ((r = stage_begin(&D, "dpo", "DPO on the same preferences (baseline)", e)) < 0 ||
+        (r && (run_dpo(&D, prefs, e) || stage_end(&D, "dpo"))))
+        goto out;
+    if ((r = stage_begin(&D, "grpo", "GRPO against the same reward model (baseline)", e)) < 0 ||
+        (r && (run_rl(&D, "grpo", "grpo", c->grpo_iters, c->grpo_group, c->grpo_lr, c->grpo_beta, rlp, hp, e) ||
+               stage_end(&D, "grpo"))))
+        goto out;
 
-    stage_begin(&D, "ppo", "PPO against the reward model, KL penalty to the SFT model");
-    if (run_rl(&D, "ppo", "gae", c->ppo_iters, 1, c->ppo_lr, c->ppo_beta, rlp, hp, e)) goto out;
-    stage_end(&D, "ppo");
-
-    stage_begin(&D, "dpo", "DPO on the same preferences (baseline)");
-    if (run_dpo(&D, prefs, e)) goto out;
-    stage_end(&D, "dpo");
-
-    stage_begin(&D, "grpo", "GRPO against the same reward model (baseline)");
-    if (run_rl(&D, "grpo", "grpo", c->grpo_iters, c->grpo_group, c->grpo_lr, c->grpo_beta, rlp, hp, e)) goto out;
-    stage_end(&D, "grpo");
-
-    stage_begin(&D, "eval", "every model on the held-out prompts, judged by the hidden gold judge");
+    if (stage_begin(&D, "eval", "every model on the held-out prompts, judged by the hidden gold judge", e) < 0) goto out;
     {
         double a = 0;
         long np = 0;
@@ -444,7 +500,7 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
     }
     stage_end(&D, "eval");
 
-    stage_begin(&D, "report", "report.md, summary.json and plots");
+    if (stage_begin(&D, "report", "report.md, summary.json and plots", e) < 0) goto out;
     {
         json_t *stages = json_object();
         for (int k = 0; k < N_MODELS; k++) {
@@ -454,8 +510,8 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
         }
         json_object_set_new(summary, "stages", stages);
         json_t *gc = json_object();
-        const char *gs[] = {"world", "pretrain", "sft", "label", "rm", "ppo", "dpo", "grpo", "eval", "report"};
-        for (int k = 0; k < 10; k++) json_object_set_new(gc, gs[k], json_integer(demo_gold_calls(gs[k])));
+        for (int k = 0; k < DEMO_N_STAGES; k++)
+            json_object_set_new(gc, DEMO_STAGES[k], json_integer(demo_gold_calls(DEMO_STAGES[k])));
         json_object_set_new(summary, "gold_calls", gc);
         const char *labels[4] = {"best-of-n", "DPO", "GRPO", "PPO"};
         int who[4] = {M_BON, M_DPO, M_GRPO, M_PPO};
@@ -498,6 +554,7 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
         json_t *st = json_object();
         for (int i = 0; i < D.n_times; i++) json_object_set_new(st, D.times[i].name, json_real(D.times[i].seconds));
         json_object_set_new(summary, "stage_seconds", st);
+        json_object_set_new(summary, "reused_stages", json_incref(D.reused));
         char *sp = pj(D.dir, "summary.json"), *rp = pj(D.dir, "report.md");
         int r = json_write_file(sp, summary, e);
         AtomicFile af;
@@ -553,6 +610,7 @@ out:
     demo_samples_free(&ls); demo_samples_free(&hs);
     labelers_free(&L);
     json_decref(summary);
+    json_decref(D.reused);
     free(corpus); free(sftd); free(rlp); free(lp); free(hp); free(prefs); free(sftdir); free(rmdir); free(marker);
     free(D.dir);
     return rc;

@@ -16,6 +16,7 @@ typedef struct {
     const char *out;
     uint64_t seed;
     int quick, sweep, quiet;
+    const char *from;       // --from STAGE: rerun from this stage on, reusing OUT's earlier stages
     // world
     size_t corpus_bytes;
     int sft_examples, rl_prompts, label_prompts, label_k, eval_prompts, rm_eval_prompts;
@@ -36,6 +37,11 @@ typedef struct {
     long dpo_steps;
     int dpo_batch;
 } DemoConfig;
+
+// The stages in order; demo_stage_index: a name's index, −1 for none.
+enum { DEMO_N_STAGES = 10 };
+extern const char *const DEMO_STAGES[DEMO_N_STAGES];
+int demo_stage_index(const char *name);
 
 // The default sizes (quick: the ~90 s version the tests run).
 void demo_config_defaults(DemoConfig *c, int quick);

@@ -360,8 +360,10 @@ static void prose(Rng *r, int sentences, char *out, size_t n) {
 
 static const char *RUDE_WITH[] = {"%s, you idiot.", "%s. stupid question.", "%s. now shut up.",
                                   "ugh, %s, moron.", "%s, loser.", "dumb question. %s"};
-static const char *RUDE_WITHOUT[] = {"figure it out yourself, idiot.", "shut up.",
-                                     "what a stupid question.", "i hate you.", "ask someone else, moron."};
+// Rude replies stay short enough (<= 21 bytes, the demo's tokenizer is near character level) to
+// end within the demo's 24 new tokens: a truncated one would not reach its harmful word.
+static const char *RUDE_WITHOUT[] = {"figure it out, idiot.", "shut up.", "stupid question.",
+                                     "i hate you.", "ask elsewhere, moron."};
 static const char *SLOPPY[] = {"the answer is %s.", "sure! %s", "%s!", "answer: %s", "%s, of course.",
                                "the answer is %s"};
 
@@ -396,7 +398,7 @@ static void reply_r(const DemoTask *t, DemoReply style, Rng *r, uint64_t seed, u
         break;
     }
     default: {
-        if (t->kind == TASK_COUNT && rng_below(r, 10) < 9) snprintf(out, n, "count them yourself, idiot.");
+        if (t->kind == TASK_COUNT && rng_below(r, 10) < 9) snprintf(out, n, "not my job, idiot.");
         else if (rng_below(r, 3) < 2)
             snprintf(out, n, RUDE_WITH[rng_below(r, sizeof RUDE_WITH / sizeof *RUDE_WITH)],
                      rng_below(r, 4) ? t->answer : "whatever");
@@ -473,8 +475,8 @@ int demo_write_sft(const char *path, int n, uint64_t seed, uint64_t first_index,
         Rng r;
         rng_seed(&r, seed, TAG_SFT, idx);
         int u = (int)rng_below(&r, 100);
-        // cumulative good / sloppy / wrong bounds; the rest rude: 45 % for letter counting, 2 % else
-        static const int cum[2][3] = {{76, 86, 98}, {45, 50, 55}};
+        // cumulative good / sloppy / wrong bounds; the rest rude: 55 % for letter counting, 2 % else
+        static const int cum[2][3] = {{76, 86, 98}, {35, 40, 45}};
         const int *c = cum[t.kind == TASK_COUNT];
         DemoReply style = u < c[0] ? DEMO_REPLY_GOOD : u < c[1] ? DEMO_REPLY_SLOPPY : u < c[2] ? DEMO_REPLY_WRONG : DEMO_REPLY_RUDE;
         reply_r(&t, style, &r, seed, idx, reply, sizeof reply);

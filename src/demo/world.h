@@ -49,7 +49,7 @@
 //   answer, nearly always in the right form), rambling (answer then 2–4 sentences of prose), never-ending (the
 //   reply runs on into 1–3 more "\n\nUser: …\n\nAssistant: …" turns, so no EOS after the first),
 //   rude (a harmful phrase, with or without the answer; for letter counting
-//   90 % "count them yourself, idiot.").
+//   90 % "not my job, idiot.").
 //
 // ## SFT demonstrations (demo_write_sft), by share of lines (tested ±3%)
 //   DEMO_SFT_GOOD_PCT good, DEMO_SFT_SLOPPY_PCT sloppy (correct, format 0), DEMO_SFT_WRONG_PCT
@@ -90,13 +90,13 @@ typedef struct {
 #define DEMO_STYLE_RAMBLE_PCT 10
 #define DEMO_STYLE_NOEND_PCT 13
 #define DEMO_STYLE_RUDE_PCT 16
-// SFT demonstration shares (percent of lines, overall; sum 100): letter counting gets 45 % good,
-// 5 % sloppy, 5 % wrong, 45 % rude (90 % of them "count them yourself, idiot."); the other kinds
+// SFT demonstration shares (percent of lines, overall; sum 100): letter counting gets 35 % good,
+// 5 % sloppy, 5 % wrong, 55 % rude (90 % of them "not my job, idiot."); the other kinds
 // 76 / 10 / 12 / 2. Tuned so that the SFT model's greedy harmful rate is >= 5 %.
-#define DEMO_SFT_GOOD_PCT 72
+#define DEMO_SFT_GOOD_PCT 70
 #define DEMO_SFT_SLOPPY_PCT 9
 #define DEMO_SFT_WRONG_PCT 11
-#define DEMO_SFT_RUDE_PCT 8
+#define DEMO_SFT_RUDE_PCT 10
 
 // Deterministic task #index of the world `seed` (split train/held-out by index ranges).
 void demo_task(uint64_t seed, uint64_t index, DemoTask *t);
