@@ -49,38 +49,43 @@ static int sample_kl(GPT *pol, GPT *ref, const Rollout *R, int batch, double *k1
     return rc;
 }
 
-int demo_eval(const DemoEvalOptions *o, DemoEval *d, Err *e) {
-    memset(d, 0, sizeof *d);
-    double t0 = now_s();
+// What every evaluation opens: the model, its tokenizer, the first n prompts, the reward model.
+typedef struct {
     Tokenizer tok;
-    memset(&tok, 0, sizeof tok);
     Dataset ds;
-    memset(&ds, 0, sizeof ds);
     RewardSource rs;
-    memset(&rs, 0, sizeof rs);
-    Rollout R, S, K;
-    memset(&R, 0, sizeof R); memset(&S, 0, sizeof S); memset(&K, 0, sizeof K);
-    GPT *ref = NULL;
-    int rc = -1, *idx = NULL;
-    uint64_t *gidx = NULL;
-    double *score = NULL;
+    GPT *pol;
+    int n, *idx;
+    uint64_t *gidx;
+} EvalCtx;
+
+static void ctx_close(EvalCtx *c) {
+    free(c->idx); free(c->gidx);
+    reward_close(&c->rs);
+    dataset_free(&c->ds);
+    if (c->pol) gpt_free(c->pol);
+    tok_free(&c->tok);
+}
+
+static int ctx_open(const DemoEvalOptions *o, EvalCtx *c, Err *e) {
+    memset(c, 0, sizeof *c);
     int batch = o->batch > 0 ? o->batch : 64;
-    GPT *pol = ckpt_load_model(o->model, 0, &tok, e);
-    if (!pol) goto out;
-    if (rollout_load_prompts(o->prompts, &tok, pol->cfg.n_ctx - o->max_new, 0, &ds, e)) goto out;
-    int n = (int)ds.n;
-    if (o->n_prompts > 0 && o->n_prompts < n) n = o->n_prompts;
-    if (n == 0) { err_set(e, "%s: no prompts", o->prompts); goto out; }
-    if (o->rm && reward_open(&rs, o->rm, NULL, 0, &tok, batch, e)) goto out;
-    idx = xmalloc((size_t)n * sizeof(int));
-    gidx = xmalloc((size_t)n * sizeof(uint64_t));
-    for (int i = 0; i < n; i++) { idx[i] = i; gidx[i] = (uint64_t)i; }
-    int G = o->bon_n > 0 ? o->bon_n : 1;
-    SampleConfig sc = {.temperature = o->bon_n > 0 ? 1.0f : 0.0f, .top_k = 0, .top_p = 1.0f,
-                       .max_new = o->max_new, .eos_id = tok.eos_id, .seed = o->seed, .batch = batch};
-    if (rollout_generate(pol, &ds, idx, gidx, n, G, &sc, &R, e)) goto out;
-    score = xcalloc((size_t)R.B, sizeof(double));
-    if (o->rm && reward_score(&rs, &R, &ds, score, e)) goto out;
+    c->pol = ckpt_load_model(o->model, 0, &c->tok, e);
+    if (!c->pol || rollout_load_prompts(o->prompts, &c->tok, c->pol->cfg.n_ctx - o->max_new, 0, &c->ds, e)) return -1;
+    c->n = (int)c->ds.n;
+    if (o->n_prompts > 0 && o->n_prompts < c->n) c->n = o->n_prompts;
+    if (c->n == 0) return err_set(e, "%s: no prompts", o->prompts);
+    if (o->rm && reward_open(&c->rs, o->rm, NULL, 0, &c->tok, batch, e)) return -1;
+    c->idx = xmalloc((size_t)c->n * sizeof(int));
+    c->gidx = xmalloc((size_t)c->n * sizeof(uint64_t));
+    for (int i = 0; i < c->n; i++) { c->idx[i] = i; c->gidx[i] = (uint64_t)i; }
+    return 0;
+}
+
+// G responses per prompt in R (scored by the RM in score[]): d gets, per prompt, the RM-best of the
+// first `use` of them (use 1: the first).
+static void fill_from(DemoEval *d, const EvalCtx *c, const Rollout *R, const double *score, int G, int use) {
+    int n = c->n;
     d->n = n;
     d->g = xcalloc((size_t)n, sizeof(GoldScore));
     d->harmful = xcalloc((size_t)n, sizeof(int));
@@ -91,11 +96,11 @@ int demo_eval(const DemoEvalOptions *o, DemoEval *d, Err *e) {
     d->len = xcalloc((size_t)n, sizeof(int));
     int distinct = 0;
     for (int i = 0; i < n; i++) {
-        int b = i * G + (G > 1 ? rl_best_of_n(G, score + (size_t)i * (size_t)G) : 0);
-        d->resp[i] = resp_text(&tok, &R, b);
-        d->prompt[i] = xstrdup(ds.prm[i].text);
-        d->ended[i] = R.ended[b];
-        d->len[i] = R.rlen[b];
+        int b = i * G + (use > 1 ? rl_best_of_n(use, score + (size_t)i * (size_t)G) : 0);
+        d->resp[i] = resp_text(&c->tok, R, b);
+        d->prompt[i] = xstrdup(c->ds.prm[i].text);
+        d->ended[i] = R->ended[b];
+        d->len[i] = R->rlen[b];
         d->rm[i] = score[b];
         d->g[i] = demo_gold(d->prompt[i], d->resp[i], d->ended[i]);
         d->harmful[i] = demo_is_harmful(d->resp[i]);
@@ -104,21 +109,46 @@ int demo_eval(const DemoEvalOptions *o, DemoEval *d, Err *e) {
         distinct += !seen;
     }
     d->distinct = (double)distinct / n;
-    if (o->bon_n > 0) {  // a procedure, not a model: its sample gold is the chosen one's, KL the bound
-        double s = 0;
-        for (int i = 0; i < n; i++) s += d->g[i].total;
-        d->gold_sampled = s / n;
-        d->kl_k1 = d->kl_k3 = rl_bon_kl_bound(o->bon_n);
-        d->has_kl = 1;
+}
+
+// Best-of-n is a procedure, not a model: its sampled gold is the chosen response's, its KL the bound.
+static void bon_finish(DemoEval *d, int n) {
+    double s = 0;
+    for (int i = 0; i < d->n; i++) s += d->g[i].total;
+    d->gold_sampled = s / d->n;
+    d->kl_k1 = d->kl_k3 = rl_bon_kl_bound(n);
+    d->has_kl = 1;
+}
+
+int demo_eval(const DemoEvalOptions *o, DemoEval *d, Err *e) {
+    memset(d, 0, sizeof *d);
+    double t0 = now_s();
+    EvalCtx c;
+    Rollout R, S, K;
+    memset(&R, 0, sizeof R); memset(&S, 0, sizeof S); memset(&K, 0, sizeof K);
+    GPT *ref = NULL;
+    int rc = -1;
+    double *score = NULL;
+    int batch = o->batch > 0 ? o->batch : 64;
+    if (ctx_open(o, &c, e)) goto out;
+    int n = c.n, G = o->bon_n > 0 ? o->bon_n : 1;
+    SampleConfig sc = {.temperature = o->bon_n > 0 ? 1.0f : 0.0f, .top_k = 0, .top_p = 1.0f,
+                       .max_new = o->max_new, .eos_id = c.tok.eos_id, .seed = o->seed, .batch = batch};
+    if (rollout_generate(c.pol, &c.ds, c.idx, c.gidx, n, G, &sc, &R, e)) goto out;
+    score = xcalloc((size_t)R.B, sizeof(double));
+    if (o->rm && reward_score(&c.rs, &R, &c.ds, score, e)) goto out;
+    fill_from(d, &c, &R, score, G, G);
+    if (o->bon_n > 0) {
+        bon_finish(d, o->bon_n);
     } else {
         SampleConfig st = sc;
         st.temperature = o->sample_temp;
         st.seed = o->seed + 1;
-        if (rollout_generate(pol, &ds, idx, gidx, n, 1, &st, &S, e)) goto out;
+        if (rollout_generate(c.pol, &c.ds, c.idx, c.gidx, n, 1, &st, &S, e)) goto out;
         double s = 0;
         for (int i = 0; i < n; i++) {
-            char *t = resp_text(&tok, &S, i);
-            s += demo_gold(ds.prm[i].text, t, S.ended[i]).total;
+            char *t = resp_text(&c.tok, &S, i);
+            s += demo_gold(c.ds.prm[i].text, t, S.ended[i]).total;
             free(t);
         }
         d->gold_sampled = s / n;
@@ -131,8 +161,8 @@ int demo_eval(const DemoEvalOptions *o, DemoEval *d, Err *e) {
             SampleConfig s1 = sc;
             s1.temperature = 1.0f;
             s1.seed = o->seed + 2;
-            if (rollout_generate(pol, &ds, idx, gidx, n, 1, &s1, &K, e)) goto out;
-            if (sample_kl(pol, ref, &K, batch, &d->kl_k1, &d->kl_k3, e)) goto out;
+            if (rollout_generate(c.pol, &c.ds, c.idx, c.gidx, n, 1, &s1, &K, e)) goto out;
+            if (sample_kl(c.pol, ref, &K, batch, &d->kl_k1, &d->kl_k3, e)) goto out;
             d->has_kl = 1;
         }
     }
@@ -141,12 +171,40 @@ int demo_eval(const DemoEvalOptions *o, DemoEval *d, Err *e) {
 out:
     if (rc) demo_eval_free(d);
     rollout_free(&R); rollout_free(&S); rollout_free(&K);
-    free(idx); free(gidx); free(score);
-    reward_close(&rs);
-    dataset_free(&ds);
-    if (pol) gpt_free(pol);
+    free(score);
+    ctx_close(&c);
     if (ref) gpt_free(ref);
-    tok_free(&tok);
+    return rc;
+}
+
+int demo_eval_bon_curve(const DemoEvalOptions *o, const int *ns, int k, DemoEval *out, Err *e) {
+    memset(out, 0, (size_t)k * sizeof *out);
+    double t0 = now_s();
+    EvalCtx c;
+    Rollout R;
+    memset(&R, 0, sizeof R);
+    double *score = NULL;
+    int rc = -1, G = 0;
+    for (int j = 0; j < k; j++) G = ns[j] > G ? ns[j] : G;
+    if (G < 1) return err_set(e, "best-of-n curve: no n given");
+    if (ctx_open(o, &c, e)) goto out;
+    SampleConfig sc = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .max_new = o->max_new,
+                       .eos_id = c.tok.eos_id, .seed = o->seed, .batch = o->batch > 0 ? o->batch : 64};
+    if (rollout_generate(c.pol, &c.ds, c.idx, c.gidx, c.n, G, &sc, &R, e)) goto out;
+    score = xcalloc((size_t)R.B, sizeof(double));
+    if (o->rm && reward_score(&c.rs, &R, &c.ds, score, e)) goto out;
+    for (int j = 0; j < k; j++) {
+        fill_from(&out[j], &c, &R, score, G, ns[j]);
+        bon_finish(&out[j], ns[j]);
+        out[j].seconds = (now_s() - t0) / k;
+    }
+    rc = 0;
+out:
+    if (rc)
+        for (int j = 0; j < k; j++) demo_eval_free(&out[j]);
+    rollout_free(&R);
+    free(score);
+    ctx_close(&c);
     return rc;
 }
 

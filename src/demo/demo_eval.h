@@ -42,6 +42,10 @@ typedef struct {
 } DemoEval;
 
 int demo_eval(const DemoEvalOptions *o, DemoEval *out, Err *e);
+// Best-of-n at each n in ns[0..k) from one set of max(ns) samples per prompt at temperature 1: out[j]
+// keeps, per prompt, the RM-best of the first ns[j] samples (o->bon_n is ignored; o->rm required for
+// any choice). One sample set makes the curve monotone in what the RM sees.
+int demo_eval_bon_curve(const DemoEvalOptions *o, const int *ns, int k, DemoEval *out, Err *e);
 void demo_eval_free(DemoEval *d);
 // Means over prompts.
 double demo_eval_mean(const DemoEval *d, const char *what);  // "gold", "correct", "format", "stop",

@@ -10,6 +10,7 @@
 
 #include "demo/demo_eval.h"
 #include "demo/demo_label.h"
+#include "demo/demo_plots.h"
 #include "demo/labelers.h"
 #include "demo/world.h"
 #include "eval/plot.h"
@@ -40,13 +41,13 @@ void demo_config_defaults(DemoConfig *c, int quick) {
     } else {
         c->corpus_bytes = 3000000; c->pt_steps = 600; c->pt_lr = 3e-3f;
         c->sft_examples = 4000; c->sft_steps = 200; c->sft_batch = 32; c->sft_lr = 1e-3f;
-        c->label_prompts = 1500; c->rm_steps = 300; c->rm_batch = 32; c->rm_lr = 1e-3f;
+        c->label_prompts = 1500; c->rm_steps = 150; c->rm_batch = 32; c->rm_lr = 1e-3f;
         c->rl_prompts = 4000; c->ppo_iters = 40; c->ppo_rollouts = 64; c->ppo_minibatch = 16;
-        c->grpo_iters = 20; c->grpo_group = 4; c->dpo_steps = 200; c->dpo_batch = 32; c->bon_n = 8;
+        c->grpo_iters = 8; c->grpo_group = 4; c->dpo_steps = 60; c->dpo_batch = 32; c->bon_n = 8;
         c->eval_prompts = 400; c->rm_eval_prompts = 300;
     }
     c->ppo_lr = 1e-4f; c->grpo_lr = 1e-4f; c->dpo_lr = 1e-4f;
-    c->ppo_beta = quick ? 0.05 : 0.2; c->grpo_beta = 0.04; c->dpo_beta = 0.1;
+    c->ppo_beta = quick ? 0.05 : 0.5; c->grpo_beta = 0.04; c->dpo_beta = 0.1;
 }
 
 // ---- small helpers -------------------------------------------------------------------------------
@@ -68,8 +69,18 @@ typedef struct {
     json_t *reused;      // names of the stages taken from an earlier run
 } Demo;
 
-const char *const DEMO_STAGES[DEMO_N_STAGES] = {"world", "pretrain", "sft", "label", "rm",
-                                                "ppo", "dpo", "grpo", "eval", "report"};
+const char *const DEMO_STAGES[DEMO_N_STAGES] = {"world", "pretrain", "sft", "label", "rm", "ppo",
+                                                "dpo", "grpo", "sweep", "eval", "report"};
+
+// --sweep: PPO at each β (the main run's β is one of the points when it is in the list) and
+// best-of-n at each n, for the reward–KL frontier.
+static const double SWEEP_BETAS[] = {0.01, 0.05, 0.2, 0.5};
+enum { N_SWEEP_BETAS = (int)(sizeof SWEEP_BETAS / sizeof SWEEP_BETAS[0]) };
+static const int SWEEP_BON_NS[] = {1, 2, 4, 8, 16};
+enum { N_SWEEP_BON = (int)(sizeof SWEEP_BON_NS / sizeof SWEEP_BON_NS[0]) };
+
+static int is_main_beta(const DemoConfig *c, double beta) { return fabs(beta - c->ppo_beta) < 1e-12; }
+static void sweep_run_name(double beta, char *buf, size_t n) { snprintf(buf, n, "sweep/ppo-beta-%g", beta); }
 
 int demo_stage_index(const char *name) {
     for (int i = 0; i < DEMO_N_STAGES; i++)
@@ -188,100 +199,89 @@ static void table_row(FILE *f, const char *name, const json_t *o) {
     fprintf(f, "%.1f |\n", jnum(o, "response_length"));
 }
 
-// ---- plots -------------------------------------------------------------------------------------------
-// Gold and RM score of each procedure against √KL (the reward–KL frontier), as an SVG scatter.
-static int frontier_svg(const char *path, int n, const char *const *label, const double *kl,
-                        const double *gold, const double *rm, Err *e) {
-    double xmax = 0.5, ylo = 0, yhi = 0;
-    for (int i = 0; i < n; i++) {
-        double x = sqrt(kl[i] > 0 ? kl[i] : 0);
-        if (x > xmax) xmax = x;
-        double lo = fmin(gold[i], rm[i]), hi = fmax(gold[i], rm[i]);
-        if (i == 0 || lo < ylo) ylo = lo;
-        if (i == 0 || hi > yhi) yhi = hi;
+// ---- the sweep ----------------------------------------------------------------------------------------
+// Along one series ordered by KL: each step where the RM score rises while the gold score falls, with
+// the paired 95% CI of the gold change entirely below 0, is an over-optimisation finding.
+static void overoptimised(json_t *list, const char *series, int n, const DemoEval *const *pt, const char *const *label,
+                          uint64_t seed) {
+    int ord[16];
+    for (int i = 0; i < n; i++) ord[i] = i;
+    for (int i = 1; i < n; i++)  // insertion sort by KL
+        for (int j = i; j > 0 && pt[ord[j]]->kl_k1 < pt[ord[j - 1]]->kl_k1; j--) { int t = ord[j]; ord[j] = ord[j - 1]; ord[j - 1] = t; }
+    for (int i = 1; i < n; i++) {
+        const DemoEval *a = pt[ord[i - 1]], *b = pt[ord[i]];
+        if (a->n != b->n || demo_eval_mean(b, "rm") <= demo_eval_mean(a, "rm")) continue;
+        double *ga = xmalloc((size_t)a->n * sizeof(double)), *gb = xmalloc((size_t)a->n * sizeof(double)), ci[2];
+        for (int k = 0; k < a->n; k++) { ga[k] = a->g[k].total; gb[k] = b->g[k].total; }
+        bootstrap_paired_ci(gb, ga, a->n, 2000, seed + (uint64_t)i, ci);
+        if (ci[1] < 0)
+            json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:[f, f]}", "series", series,
+                                                  "from", label[ord[i - 1]], "to", label[ord[i]], "kl_from", a->kl_k1,
+                                                  "kl_to", b->kl_k1, "rm_from", demo_eval_mean(a, "rm"), "rm_to",
+                                                  demo_eval_mean(b, "rm"), "gold_from", demo_eval_mean(a, "gold"),
+                                                  "gold_to", demo_eval_mean(b, "gold"), "gold_change_ci", ci[0], ci[1]));
+        free(ga); free(gb);
     }
-    if (yhi - ylo < 0.1) { yhi += 0.05; ylo -= 0.05; }
-    xmax *= 1.1;
-    double pad = 0.1 * (yhi - ylo);
-    ylo -= pad; yhi += pad;
-    const double W = 640, H = 420, L = 60, R = 20, T = 40, B = 50;
-    AtomicFile af;
-    if (atomic_open(&af, path, e)) return -1;
-    FILE *f = af.fp;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
-    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    fprintf(f, "<text x=\"%.0f\" y=\"22\" font-size=\"15\">gold (●) and reward-model (■) score against √KL to SFT</text>\n", L);
-    fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#888\"/>\n", L, T, W - L - R, H - T - B);
-    for (int k = 0; k <= 4; k++) {
-        double x = L + (W - L - R) * k / 4, y = T + (H - T - B) * k / 4;
-        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%.2f</text>\n", x, H - B + 16, xmax * k / 4);
-        fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n", L - 6, y + 4, yhi - (yhi - ylo) * k / 4);
-    }
-    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">√KL (nats^½, k1 on samples at T=1; best-of-n: the bound)</text>\n", (L + W - R) / 2, H - 12);
-    for (int i = 0; i < n; i++) {
-        double x = L + (W - L - R) * sqrt(kl[i] > 0 ? kl[i] : 0) / xmax;
-        double yg = T + (H - T - B) * (yhi - gold[i]) / (yhi - ylo), yr = T + (H - T - B) * (yhi - rm[i]) / (yhi - ylo);
-        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"#1f77b4\"/>\n", x, yg);
-        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"9\" height=\"9\" fill=\"#ff7f0e\"/>\n", x - 4.5, yr - 4.5);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#bbb\"/>\n", x, yg, x, yr);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", x + 8, yg - 6, label[i]);
-    }
-    fprintf(f, "</svg>\n");
-    return atomic_commit(&af, e);
 }
 
-// PPO's curves: its metrics (RM score, KL) plus the gold score of its evaluation samples.
-static int ppo_curves(const char *ppo_dir, const char *out_jsonl, const char *svg, Err *e) {
-    char *mp = pj(ppo_dir, "metrics.jsonl"), *sp = pj(ppo_dir, "samples.jsonl");
-    FILE *m = fopen(mp, "r"), *s = fopen(sp, "r");
-    int rc = -1;
-    AtomicFile af;
-    if (!m || !s) { err_set(e, "%s: cannot read the PPO run's metrics / samples", ppo_dir); goto out; }
-    if (atomic_open(&af, out_jsonl, e)) goto out;
-    // gold per evaluation step from samples.jsonl
-    long steps[4096];
-    double gsum[4096], gn[4096];
-    int ns = 0;
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, s) > 0) {
-        json_t *j = json_loads(line, 0, NULL);
-        if (!j) continue;
-        long st = (long)json_integer_value(json_object_get(j, "step"));
-        const char *p = json_string_value(json_object_get(j, "prompt")), *r = json_string_value(json_object_get(j, "policy"));
-        if (p && r) {
-            int k = ns - 1;
-            if (ns == 0 || steps[k] != st) { if (ns == 4096) { json_decref(j); break; } k = ns++; steps[k] = st; gsum[k] = gn[k] = 0; }
-            gsum[k] += demo_gold(p, r, json_is_true(json_object_get(j, "policy_ended"))).total;
-            gn[k] += 1;
+// summary.json's "sweep": a full evaluation row per PPO β and per best-of-n n, and the findings.
+static json_t *sweep_json(const DemoConfig *c, const DemoEval *ev, const DemoEval *sw, const DemoEval *bc) {
+    json_t *ppo = json_array(), *bon = json_array(), *over = json_array();
+    const DemoEval *pt[N_SWEEP_BETAS + N_SWEEP_BON];
+    const char *label[N_SWEEP_BETAS + N_SWEEP_BON];
+    char lab[N_SWEEP_BETAS + N_SWEEP_BON][32];
+    for (int j = 0; j < N_SWEEP_BETAS; j++) {
+        pt[j] = is_main_beta(c, SWEEP_BETAS[j]) ? &ev[M_PPO] : &sw[j];
+        snprintf(lab[j], sizeof lab[j], "ppo beta %g", SWEEP_BETAS[j]);
+        label[j] = lab[j];
+        json_t *o = json_pack("{s:f}", "beta", SWEEP_BETAS[j]);
+        eval_json(pt[j], &ev[M_SFT], c->seed, o);
+        json_array_append_new(ppo, o);
+    }
+    for (int j = 0; j < N_SWEEP_BON; j++) {
+        pt[N_SWEEP_BETAS + j] = &bc[j];
+        snprintf(lab[N_SWEEP_BETAS + j], sizeof lab[0], "best-of-%d", SWEEP_BON_NS[j]);
+        label[N_SWEEP_BETAS + j] = lab[N_SWEEP_BETAS + j];
+        json_t *o = json_pack("{s:i}", "n", SWEEP_BON_NS[j]);
+        eval_json(&bc[j], &ev[M_SFT], c->seed, o);
+        json_array_append_new(bon, o);
+    }
+    overoptimised(over, "ppo", N_SWEEP_BETAS, pt, label, c->seed + 31);
+    overoptimised(over, "bon", N_SWEEP_BON, pt + N_SWEEP_BETAS, label + N_SWEEP_BETAS, c->seed + 37);
+    return json_pack("{s:o, s:o, s:o}", "ppo", ppo, "bon", bon, "overoptimised", over);
+}
+
+// report.md's sweep section.
+static void sweep_report(FILE *f, const json_t *sweep) {
+    fprintf(f, "\n## Sweep: the reward–KL frontier\n\nPPO at several β and best-of-n at several n, all against the "
+               "same reward model (frontier.svg draws them).\n\n");
+    fprintf(f, "| procedure | KL k1 | gold [95%% CI] | gold − SFT | RM score | accuracy | harmful | distinct |\n|---|---|---|---|---|---|---|---|\n");
+    const char *key[2] = {"ppo", "bon"};
+    for (int s = 0; s < 2; s++) {
+        const json_t *rows = json_object_get(sweep, key[s]), *o;
+        size_t i;
+        json_array_foreach(rows, i, o) {
+            const json_t *ci = json_object_get(o, "gold_ci"), *dv = json_object_get(o, "gold_vs_sft_ci");
+            if (s == 0) fprintf(f, "| PPO β=%g ", jnum(o, "beta"));
+            else fprintf(f, "| best-of-%lld ", (long long)json_integer_value(json_object_get(o, "n")));
+            fprintf(f, "| %.2f | %.3f [%.3f, %.3f] | [%+.3f, %+.3f] | %.2f | %.3f | %.3f | %.3f |\n", jnum(o, "kl_k1"),
+                    jnum(o, "gold"), json_number_value(json_array_get(ci, 0)), json_number_value(json_array_get(ci, 1)),
+                    json_number_value(json_array_get(dv, 0)), json_number_value(json_array_get(dv, 1)), jnum(o, "rm_score"),
+                    jnum(o, "accuracy"), jnum(o, "harmful"), jnum(o, "distinct"));
         }
-        json_decref(j);
     }
-    while (getline(&line, &cap, m) > 0) {
-        json_t *j = json_loads(line, 0, NULL);
-        if (!j) continue;
-        long st = (long)json_integer_value(json_object_get(j, "step"));
-        json_t *o = json_pack("{s:I, s:f, s:f}", "step", (json_int_t)st, "rm_score", jnum(j, "score"), "kl", jnum(j, "kl"));
-        for (int k = 0; k < ns; k++)
-            if (steps[k] == st && gn[k] > 0) {
-                json_object_set_new(o, "gold", json_real(gsum[k] / gn[k]));
-                json_object_set_new(o, "eval_rm_score", json_object_get(j, "eval_score") ? json_real(jnum(j, "eval_score")) : json_null());
-            }
-        char *txt = json_dumps(o, JSON_COMPACT);
-        fprintf(af.fp, "%s\n", txt);
-        free(txt);
-        json_decref(o);
-        json_decref(j);
-    }
-    free(line);
-    if (atomic_commit(&af, e)) goto out;
-    const char *keys[] = {"rm_score", "kl", "gold", "eval_rm_score"};
-    rc = plot_metrics_svg(out_jsonl, svg, "PPO: reward-model score, KL to SFT, gold score (held-out samples)", keys, 4, e);
-out:
-    if (m) fclose(m);
-    if (s) fclose(s);
-    free(mp); free(sp);
-    return rc;
+    const json_t *over = json_object_get(sweep, "overoptimised"), *o;
+    size_t i;
+    if (json_array_size(over) == 0)
+        fprintf(f, "\nNo over-optimisation found: along neither series does the gold score fall (paired 95%% CI below 0) "
+                   "while the RM score rises.\n");
+    json_array_foreach(over, i, o)
+        fprintf(f, "\nOver-optimised from %s to %s: the RM score rises %.2f → %.2f while gold falls %.3f → %.3f "
+                   "(paired 95%% CI of the change [%+.3f, %+.3f]), KL %.2f → %.2f.\n",
+                json_string_value(json_object_get(o, "from")), json_string_value(json_object_get(o, "to")),
+                jnum(o, "rm_from"), jnum(o, "rm_to"), jnum(o, "gold_from"), jnum(o, "gold_to"),
+                json_number_value(json_array_get(json_object_get(o, "gold_change_ci"), 0)),
+                json_number_value(json_array_get(json_object_get(o, "gold_change_ci"), 1)), jnum(o, "kl_from"), jnum(o, "kl_to"));
 }
 
 // ---- the stages --------------------------------------------------------------------------------------
@@ -377,7 +377,7 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
     memset(&D, 0, sizeof D);
     D.c = c;
     D.dir = xstrdup(c->out);
-    D.n_stages = DEMO_N_STAGES;
+    D.n_stages = DEMO_N_STAGES - !c->sweep;
     D.reused = json_array();
     D.from = c->from ? demo_stage_index(c->from) : 0;
     double t_all = now_s();
@@ -385,8 +385,8 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
     char *corpus = pj(D.dir, "corpus.jsonl"), *sftd = pj(D.dir, "sft.jsonl"), *rlp = pj(D.dir, "rl_prompts.jsonl"),
          *lp = pj(D.dir, "label_prompts.jsonl"), *hp = pj(D.dir, "heldout.jsonl"), *prefs = pj(D.dir, "preferences.jsonl"),
          *sftdir = pj(D.dir, "sft/final"), *rmdir = pj(D.dir, "rm/final");
-    DemoEval ev[N_MODELS];
-    memset(ev, 0, sizeof ev);
+    DemoEval ev[N_MODELS], sw[N_SWEEP_BETAS], bc[N_SWEEP_BON];
+    memset(ev, 0, sizeof ev); memset(sw, 0, sizeof sw); memset(bc, 0, sizeof bc);
     DemoSamples ls, hs;
     memset(&ls, 0, sizeof ls); memset(&hs, 0, sizeof hs);
     Labelers L;
@@ -456,6 +456,17 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
         (r && (run_rl(&D, "grpo", "grpo", c->grpo_iters, c->grpo_group, c->grpo_lr, c->grpo_beta, rlp, hp, e) ||
                stage_end(&D, "grpo"))))
         goto out;
+    if (c->sweep) {
+        if ((r = stage_begin(&D, "sweep", "PPO at several β against the same reward model (the frontier)", e)) < 0) goto out;
+        for (int j = 0; r && j < N_SWEEP_BETAS; j++) {
+            char name[64];
+            sweep_run_name(SWEEP_BETAS[j], name, sizeof name);
+            if (is_main_beta(c, SWEEP_BETAS[j])) continue;
+            printf("   PPO at β %g\n", SWEEP_BETAS[j]);
+            if (run_rl(&D, name, "gae", c->ppo_iters, 1, c->ppo_lr, SWEEP_BETAS[j], rlp, hp, e)) goto out;
+        }
+        if (r) stage_end(&D, "sweep");
+    }
 
     if (stage_begin(&D, "eval", "every model on the held-out prompts, judged by the hidden gold judge", e) < 0) goto out;
     {
@@ -498,6 +509,27 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
                demo_eval_mean(&ev[k], "gold"), demo_eval_mean(&ev[k], "correct"), demo_eval_mean(&ev[k], "harmful"),
                demo_eval_mean(&ev[k], "rm"), ev[k].kl_k1, ev[k].seconds);
     }
+    if (c->sweep) {
+        for (int j = 0; j < N_SWEEP_BETAS; j++) {
+            if (is_main_beta(c, SWEEP_BETAS[j])) continue;
+            char name[64];
+            sweep_run_name(SWEEP_BETAS[j], name, sizeof name);
+            char *run = pj(D.dir, name), *md = pj(run, "final");
+            DemoEvalOptions eo = {.model = md, .sft = sftdir, .rm = rmdir, .prompts = hp, .n_prompts = c->eval_prompts,
+                                  .max_new = c->max_new, .sample_temp = 0.7f, .batch = 100, .seed = c->seed + 17};
+            int rr = demo_eval(&eo, &sw[j], e);
+            free(run); free(md);
+            if (rr) goto out;
+            printf("   PPO β %-5g gold %.3f  RM %.3f  KL %.2f\n", SWEEP_BETAS[j], demo_eval_mean(&sw[j], "gold"),
+                   demo_eval_mean(&sw[j], "rm"), sw[j].kl_k1);
+        }
+        DemoEvalOptions eo = {.model = sftdir, .rm = rmdir, .prompts = hp, .n_prompts = c->eval_prompts,
+                              .max_new = c->max_new, .batch = 100, .seed = c->seed + 19};
+        if (demo_eval_bon_curve(&eo, SWEEP_BON_NS, N_SWEEP_BON, bc, e)) goto out;
+        for (int j = 0; j < N_SWEEP_BON; j++)
+            printf("   best-of-%-3d gold %.3f  RM %.3f  KL bound %.2f\n", SWEEP_BON_NS[j], demo_eval_mean(&bc[j], "gold"),
+                   demo_eval_mean(&bc[j], "rm"), bc[j].kl_k1);
+    }
     stage_end(&D, "eval");
 
     if (stage_begin(&D, "report", "report.md, summary.json and plots", e) < 0) goto out;
@@ -513,17 +545,38 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
         for (int k = 0; k < DEMO_N_STAGES; k++)
             json_object_set_new(gc, DEMO_STAGES[k], json_integer(demo_gold_calls(DEMO_STAGES[k])));
         json_object_set_new(summary, "gold_calls", gc);
-        const char *labels[4] = {"best-of-n", "DPO", "GRPO", "PPO"};
-        int who[4] = {M_BON, M_DPO, M_GRPO, M_PPO};
-        double kl[4], gold[4], rm[4];
-        for (int i = 0; i < 4; i++) {
-            kl[i] = ev[who[i]].kl_k1;
-            gold[i] = demo_eval_mean(&ev[who[i]], "gold");
-            rm[i] = demo_eval_mean(&ev[who[i]], "rm");
+        // the frontier's points: every procedure, or with --sweep the β and n series plus DPO and GRPO
+        const DemoEval *pt[2 + N_SWEEP_BETAS + N_SWEEP_BON];
+        const char *labels[2 + N_SWEEP_BETAS + N_SWEEP_BON];
+        char lab[N_SWEEP_BETAS + N_SWEEP_BON][32];
+        int series[2 + N_SWEEP_BETAS + N_SWEEP_BON], np = 0;
+        double kl[2 + N_SWEEP_BETAS + N_SWEEP_BON], gold[2 + N_SWEEP_BETAS + N_SWEEP_BON], rm[2 + N_SWEEP_BETAS + N_SWEEP_BON];
+        if (!c->sweep) {
+            const char *l4[4] = {"best-of-n", "DPO", "GRPO", "PPO"};
+            int who[4] = {M_BON, M_DPO, M_GRPO, M_PPO};
+            for (int i = 0; i < 4; i++) { pt[np] = &ev[who[i]]; labels[np] = l4[i]; series[np++] = 0; }
+        } else {
+            pt[np] = &ev[M_DPO]; labels[np] = "DPO"; series[np++] = 0;
+            pt[np] = &ev[M_GRPO]; labels[np] = "GRPO"; series[np++] = 0;
+            for (int j = N_SWEEP_BETAS - 1; j >= 0; j--) {  // large β first: KL grows along the line
+                snprintf(lab[j], sizeof lab[j], "PPO β=%g", SWEEP_BETAS[j]);
+                pt[np] = is_main_beta(c, SWEEP_BETAS[j]) ? &ev[M_PPO] : &sw[j];
+                labels[np] = lab[j]; series[np++] = 1;
+            }
+            for (int j = 0; j < N_SWEEP_BON; j++) {
+                snprintf(lab[N_SWEEP_BETAS + j], sizeof lab[0], "n=%d", SWEEP_BON_NS[j]);
+                pt[np] = &bc[j]; labels[np] = lab[N_SWEEP_BETAS + j]; series[np++] = 2;
+            }
         }
+        for (int i = 0; i < np; i++) {
+            kl[i] = pt[i]->kl_k1;
+            gold[i] = demo_eval_mean(pt[i], "gold");
+            rm[i] = demo_eval_mean(pt[i], "rm");
+        }
+        if (c->sweep) json_object_set_new(summary, "sweep", sweep_json(c, ev, sw, bc));
         char *fsvg = pj(D.dir, "frontier.svg"), *cj = pj(D.dir, "ppo_curves.jsonl"), *csvg = pj(D.dir, "ppo_curves.svg"),
              *ppod = pj(D.dir, "ppo");
-        int r = frontier_svg(fsvg, 4, labels, kl, gold, rm, e) || ppo_curves(ppod, cj, csvg, e);
+        int r = demo_frontier_svg(fsvg, np, labels, series, kl, gold, rm, e) || demo_ppo_curves(ppod, cj, csvg, e);
         free(fsvg); free(cj); free(csvg); free(ppod);
         if (r) goto out;
     }
@@ -572,6 +625,7 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
                        "validation accuracy on labeler pairs %.3f; the labelers agree with each other on %.1f%% of pairs.\n",
                     jnum(rmj, "gold_pair_accuracy"), (long long)json_integer_value(json_object_get(rmj, "gold_pairs")),
                     jnum(rmj, "val_accuracy"), 100 * jnum(rmj, "label_agreement"));
+            if (json_object_get(summary, "sweep")) sweep_report(f, json_object_get(summary, "sweep"));
             fprintf(f, "\n## SFT vs PPO, five held-out prompts\n\n| prompt | SFT | PPO |\n|---|---|---|\n");
             for (int i = 0; i < 5 && i < ev[M_SFT].n; i++) {
                 fprintf(f, "| ");
@@ -607,6 +661,8 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
     rc = 0;
 out:
     for (int k = 0; k < N_MODELS; k++) demo_eval_free(&ev[k]);
+    for (int k = 0; k < N_SWEEP_BETAS; k++) demo_eval_free(&sw[k]);
+    for (int k = 0; k < N_SWEEP_BON; k++) demo_eval_free(&bc[k]);
     demo_samples_free(&ls); demo_samples_free(&hs);
     labelers_free(&L);
     json_decref(summary);

@@ -39,7 +39,7 @@ typedef struct {
 } DemoConfig;
 
 // The stages in order; demo_stage_index: a name's index, −1 for none.
-enum { DEMO_N_STAGES = 10 };
+enum { DEMO_N_STAGES = 11 };
 extern const char *const DEMO_STAGES[DEMO_N_STAGES];
 int demo_stage_index(const char *name);
 
