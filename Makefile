@@ -72,11 +72,12 @@ bench: all
 demo: all
 	@build/rlhf demo
 
-# the full demo on seeds 1-5; every summary goes to docs/demo-seeds/ whether it passed or not
+# the full demo on seeds 1-5; every summary and report goes to docs/demo-seeds/ whether it passed or not
 demo-seeds: all
 	@mkdir -p docs/demo-seeds
 	@for s in 1 2 3 4 5; do build/rlhf demo --quiet --seed $$s --out demo-seeds/seed-$$s || true; \
-	  cp demo-seeds/seed-$$s/summary.json docs/demo-seeds/seed-$$s.json 2>/dev/null || true; done
+	  cp demo-seeds/seed-$$s/summary.json docs/demo-seeds/seed-$$s.json 2>/dev/null || true; \
+	  cp demo-seeds/seed-$$s/report.md docs/demo-seeds/seed-$$s.md 2>/dev/null || true; done
 	@echo "passed: $$(grep -l '"pass": true' docs/demo-seeds/seed-*.json 2>/dev/null | wc -l) of 5 seeds (docs/demo-seeds/)"
 
 clean:

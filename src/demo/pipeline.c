@@ -43,7 +43,7 @@ void demo_config_defaults(DemoConfig *c, int quick) {
         c->sft_examples = 4000; c->sft_steps = 200; c->sft_batch = 32; c->sft_lr = 1e-3f;
         c->label_prompts = 1500; c->rm_steps = 150; c->rm_batch = 32; c->rm_lr = 1e-3f;
         c->rl_prompts = 4000; c->ppo_iters = 40; c->ppo_rollouts = 64; c->ppo_minibatch = 16;
-        c->grpo_iters = 8; c->grpo_group = 4; c->dpo_steps = 60; c->dpo_batch = 32; c->bon_n = 8;
+        c->grpo_iters = 8; c->grpo_group = 4; c->dpo_steps = 40; c->dpo_batch = 32; c->bon_n = 8;
         c->eval_prompts = 400; c->rm_eval_prompts = 300;
     }
     c->ppo_lr = 1e-4f; c->grpo_lr = 1e-4f; c->dpo_lr = 1e-4f;
@@ -626,8 +626,14 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
                     jnum(rmj, "gold_pair_accuracy"), (long long)json_integer_value(json_object_get(rmj, "gold_pairs")),
                     jnum(rmj, "val_accuracy"), 100 * jnum(rmj, "label_agreement"));
             if (json_object_get(summary, "sweep")) sweep_report(f, json_object_get(summary, "sweep"));
-            fprintf(f, "\n## SFT vs PPO, five held-out prompts\n\n| prompt | SFT | PPO |\n|---|---|---|\n");
-            for (int i = 0; i < 5 && i < ev[M_SFT].n; i++) {
+            fprintf(f, "\n## SFT vs PPO, five held-out prompts where they answer differently\n\n| prompt | SFT | PPO |\n|---|---|---|\n");
+            int shown[5], n_shown = 0;  // the first five that differ, then the first ones if fewer do
+            for (int i = 0; i < ev[M_SFT].n && n_shown < 5; i++)
+                if (strcmp(ev[M_SFT].resp[i], ev[M_PPO].resp[i])) shown[n_shown++] = i;
+            for (int i = 0; i < ev[M_SFT].n && n_shown < 5; i++)
+                if (!strcmp(ev[M_SFT].resp[i], ev[M_PPO].resp[i])) shown[n_shown++] = i;
+            for (int s = 0; s < n_shown; s++) {
+                int i = shown[s];
                 fprintf(f, "| ");
                 const char *cells[3] = {ev[M_SFT].prompt[i], ev[M_SFT].resp[i], ev[M_PPO].resp[i]};
                 for (int k = 0; k < 3; k++) {
