@@ -63,11 +63,25 @@ static void test_step0_and_gradients(void) {
     CHECK(ref->grads == NULL && ref->adam_m == NULL, "the reference holds no gradients or moments");
     Err e;
     DpoRef r;
-    CHECK(dpo_ref_compute(ref, &ds, 2, &r, &e) == 0 && r.total == 5, "reference logprobs");
+    CHECK(dpo_ref_compute(ref, &ds, 2, NULL, &r, &e) == 0 && r.total == 5, "reference logprobs");
     DataBatch b;
     memset(&b, 0, sizeof b);
     data_batch_add(&b, &ds, 0);
     data_batch_add(&b, &ds, 1);
+    {   // only the needed examples: example 1's sums as in the full pass, example 0's left 0, and a
+        // batch that draws example 0 is refused rather than trained against a zero reference
+        DpoRef part;
+        unsigned char need[2] = {0, 1};
+        CHECK(dpo_ref_compute(ref, &ds, 2, need, &part, &e) == 0 && part.total == 5, "needed examples only");
+        int same = 1;
+        for (int k = 2; k < 5; k++) same &= fabs(part.sum[k] - r.sum[k]) <= 1e-4 * fabs(r.sum[k]) && part.count[k] == r.count[k];
+        CHECK(same && part.count[0] == 0 && part.count[1] == 0 && part.sum[0] == 0, "example 1 computed, example 0 skipped");
+        DpoStats sx = {0};
+        CHECK(dpo_batch_loss(m, &ds, &part, &b, &(PrefLossConfig){PREF_DPO, 0.1, 0.0}, 0, NULL, &sx, &e) == -1 &&
+                  strstr(e.msg, "no reference log-probabilities"),
+              "an example without reference log-probabilities is an error");
+        dpo_ref_free(&part);
+    }
     // the data layer: targets only on response tokens
     int resp_ok = 1;
     for (int row = 0, off = 0; row < b.B; off += b.len[row], row++) {

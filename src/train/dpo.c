@@ -83,6 +83,10 @@ int dpo_batch_loss(GPT *m, const Dataset *ds, const DpoRef *ref, const DataBatch
         const CmpExample *ex = &ds->cmp[b->example[row]];
         const double *q = ref->sum + ref->first[b->example[row]],
                      *nq = ref->count + ref->first[b->example[row]];
+        if (nq[0] == 0 && n[row] > 0) {  // dpo_ref_compute skipped it: the needed set was wrong
+            free(logp); free(mask); free(p); free(n); free(dp);
+            return err_set(e, "DPO: example %d has no reference log-probabilities", b->example[row]);
+        }
         dpo_example_loss(ex, c, p + row, n + row, q, nq, dp + row, st);
         row += ex->k;
     }
@@ -95,7 +99,7 @@ int dpo_batch_loss(GPT *m, const Dataset *ds, const DpoRef *ref, const DataBatch
     return 0;
 }
 
-int dpo_ref_compute(GPT *m, const Dataset *ds, int per_batch, DpoRef *r, Err *e) {
+int dpo_ref_compute(GPT *m, const Dataset *ds, int per_batch, const unsigned char *need, DpoRef *r, Err *e) {
     memset(r, 0, sizeof *r);
     r->n = ds->n;
     r->first = xmalloc((ds->n ? ds->n : 1) * sizeof(size_t));
@@ -106,18 +110,31 @@ int dpo_ref_compute(GPT *m, const Dataset *ds, int per_batch, DpoRef *r, Err *e)
     DataBatch b;
     memset(&b, 0, sizeof b);
     float *logp = NULL, *mask = NULL;
-    size_t cap = 0;
+    double *sum = NULL, *count = NULL;
+    size_t cap = 0, rcap = 0;
     int rc = 0;
-    for (size_t i0 = 0; i0 < ds->n && !rc; i0 += (size_t)per_batch) {
+    size_t *ex = xmalloc((size_t)per_batch * sizeof(size_t));
+    for (size_t i = 0; i < ds->n && !rc;) {
+        // the next per_batch needed examples, in dataset order
         data_batch_clear(&b);
-        size_t i1 = min_sz(ds->n, i0 + (size_t)per_batch);
-        for (size_t i = i0; i < i1; i++) data_batch_add(&b, ds, (int)i);
+        int nb = 0;
+        size_t rows = 0;
+        for (; i < ds->n && nb < per_batch; i++)
+            if (!need || need[i]) { ex[nb++] = i; data_batch_add(&b, ds, (int)i); rows += (size_t)ds->cmp[i].k; }
+        if (nb == 0) break;
         if (gpt_forward(m, b.B, b.len, b.tokens, e)) { rc = -1; break; }
         if (b.N > cap) { cap = b.N; logp = xrealloc(logp, cap * sizeof(float)); mask = xrealloc(mask, cap * sizeof(float)); }
-        // rows of examples i0..i1−1 are exactly responses first[i0] … in order
-        row_sums(m, b.targets, b.B, b.len, logp, mask, r->sum + r->first[i0], r->count + r->first[i0]);
+        if (rows > rcap) { rcap = rows; sum = xrealloc(sum, rcap * sizeof(double)); count = xrealloc(count, rcap * sizeof(double)); }
+        row_sums(m, b.targets, b.B, b.len, logp, mask, sum, count);  // rows: the examples' responses in order
+        size_t o = 0;
+        for (int j = 0; j < nb; j++) {
+            size_t k = (size_t)ds->cmp[ex[j]].k;
+            memcpy(r->sum + r->first[ex[j]], sum + o, k * sizeof(double));
+            memcpy(r->count + r->first[ex[j]], count + o, k * sizeof(double));
+            o += k;
+        }
     }
-    free(logp); free(mask);
+    free(ex); free(logp); free(mask); free(sum); free(count);
     data_batch_free(&b);
     if (rc) dpo_ref_free(r);
     return rc;
@@ -336,9 +353,20 @@ int dpo_run(const DpoOptions *opts, Err *e) {
     ref = gpt_create(&m->cfg, 0);
     memcpy(ref->params, m->params, m->n_params * sizeof(float));
     double t0 = now_s();
-    if (dpo_ref_compute(ref, &train, per_batch(&o), &d.ref_train, e) ||
-        dpo_ref_compute(ref, &val, per_batch(&o), &d.ref_val, e))
-        goto out;
+    // only the training examples the run's steps will draw (all when it covers an epoch): the
+    // order is a function of the seed, so a resumed run computes the same set the same way
+    unsigned char *need = NULL;
+    if ((size_t)o.steps * (size_t)o.batch < train.n) {
+        need = xcalloc(train.n, 1);
+        int *ord = xmalloc(train.n * sizeof(int));
+        data_order(train.n, o.seed, 0, ord);
+        for (size_t g = 0; g < (size_t)o.steps * (size_t)o.batch; g++) need[ord[g]] = 1;
+        free(ord);
+    }
+    int rr = dpo_ref_compute(ref, &train, per_batch(&o), need, &d.ref_train, e) ||
+             dpo_ref_compute(ref, &val, per_batch(&o), NULL, &d.ref_val, e);
+    free(need);
+    if (rr) goto out;
     gpt_free(ref);
     ref = NULL;
     if (dist_is_root())

@@ -55,9 +55,10 @@ typedef struct {
     double *sum, *count; // [total]
 } DpoRef;
 
-// Forwards every example of ds through m (`per_batch` examples per forward, dataset order: a
-// deterministic computation) and fills *r. Caller frees with dpo_ref_free.
-int dpo_ref_compute(GPT *m, const Dataset *ds, int per_batch, DpoRef *r, Err *e);
+// Forwards the examples of ds with need[i] != 0 (need NULL: all) through m, `per_batch` of them per
+// forward in dataset order (a deterministic computation), and fills *r (the others stay 0). Caller
+// frees with dpo_ref_free.
+int dpo_ref_compute(GPT *m, const Dataset *ds, int per_batch, const unsigned char *need, DpoRef *r, Err *e);
 void dpo_ref_free(DpoRef *r);
 
 typedef struct {
