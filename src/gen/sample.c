@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "util/rng.h"
 
 // Moves the k largest logits' indices to idx[0..k) (unordered), quickselect on idx[lo..hi).
@@ -154,7 +156,8 @@ int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uin
     KVCache kv;
     kv_init(&kv, c, bs, maxlen);
     float *logits = falloc((size_t)bs * (size_t)V);
-    int *idx = xmalloc((size_t)V * sizeof(int));
+    int nthreads = omp_get_max_threads();
+    int *idx = xmalloc((size_t)nthreads * (size_t)V * sizeof(int));  // per-thread top-k/top-p scratch
     int *slot = xmalloc((size_t)bs * sizeof(int));  // cache row -> sample index
     int *nn_ = xmalloc((size_t)bs * sizeof(int));
     int *toks = NULL;
@@ -178,11 +181,14 @@ int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uin
         if ((rc = gpt_forward_cached(m, &kv, B, nn_, toks, logits, e))) break;
         int active = B;
         while (active > 0) {
-            // sample one token per active row
+            // sample one token per active row: rows are independent (own logits, own RNG stream),
+            // so the tokens do not depend on the thread count
+#pragma omp parallel for schedule(static) if (active > 1)
             for (int b = 0; b < active; b++) {
                 int i = slot[b];
                 float lp;
-                int t = sample_token(logits + (size_t)b * (size_t)V, V, sc, rng_uniform(&rng[b]), &lp, idx);
+                int t = sample_token(logits + (size_t)b * (size_t)V, V, sc, rng_uniform(&rng[b]), &lp,
+                                     idx + (size_t)omp_get_thread_num() * (size_t)V);
                 out->tokens[i][out->len[i]] = t;
                 out->logp[i][out->len[i]] = lp;
                 out->len[i]++;

@@ -21,8 +21,11 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
         for (size_t n = 0; n < N; n++) memcpy(out + n * OC, bias, OC * sizeof(float));
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)OC, (int)C, 1.0f, inp,
-                (int)C, w, (int)OC, beta, out, (int)OC);
+    if (N == 1)  // one row (batch-1 decoding): a matrix-vector product, bound by reading w once
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)C, (int)OC, 1.0f, w, (int)OC, inp, 1, beta, out, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)OC, (int)C, 1.0f, inp,
+                    (int)C, w, (int)OC, beta, out, (int)OC);
 }
 
 // dinp[N,C] += dout[N,OC]·wᵀ;  dw[C,OC] += inpᵀ·dout;  dbias[OC] += Σ_n dout[n,:]
