@@ -20,7 +20,7 @@ int cmd_demo(int argc, char **argv) {
         {"seed", 0, FLAG_LONG, &seed, "seed of the world, the models and the labelers", 0, 0},
         {"out", 0, FLAG_STRING, &c.out, "output folder (every stage's run, report.md, summary.json, plots); an earlier demo there is replaced", 0, 0},
         {"sweep", 0, FLAG_BOOL, &c.sweep, "also PPO at β 0.01, 0.05, 0.2, 0.5 and best-of-n at n 1, 2, 4, 8, 16: the reward–KL frontier and where the reward model is over-optimised", 0, 0},
-        {"from", 0, FLAG_STRING, &c.from, "rerun from this stage on (world pretrain sft label rm ppo dpo grpo eval report), reusing the earlier stages' runs in --out", 0, 0},
+        {"from", 0, FLAG_STRING, &c.from, "rerun from this stage on (world pretrain sft label rm ppo dpo grpo sweep eval report), reusing the earlier stages' runs in --out", 0, 0},
         {"quiet", 'q', FLAG_BOOL, &c.quiet, "no progress lines inside the stages", 0, 0},
         {"pretrain-steps", 0, FLAG_LONG, &c.pt_steps, "pretraining steps", 0, 0},
         {"ppo-iterations", 0, FLAG_INT, &c.ppo_iters, "PPO iterations", 0, 0},

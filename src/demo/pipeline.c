@@ -394,7 +394,15 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
     json_t *summary = json_object();
     demo_gold_reset_counts();
     char *marker = pj(D.dir, "demo-world.txt");
-    if (D.from < 0) { err_set(e, "--from %s: not a stage (world, pretrain, sft, label, rm, ppo, dpo, grpo, eval, report)", c->from); goto out; }
+    if (D.from < 0) {
+        char names[160] = "";
+        for (int i = 0; i < DEMO_N_STAGES; i++) {
+            strcat(names, i ? ", " : "");
+            strcat(names, DEMO_STAGES[i]);
+        }
+        err_set(e, "--from %s: not a stage (%s)", c->from, names);
+        goto out;
+    }
     if (D.from > 0 && !path_exists(marker)) {
         err_set(e, "--from %s: %s holds no earlier demo to continue", c->from, D.dir);
         goto out;
