@@ -9,8 +9,8 @@
 #include "demo/world.h"
 #include "eval/plot.h"
 #include "util/fileio.h"
+#include "util/json.h"
 
-static double jnum(const json_t *o, const char *k) { return json_number_value(json_object_get(o, k)); }
 
 // The reward–KL frontier: each point's gold (●) and RM (■) score against √KL; points of the same
 // series > 0 are joined in order (gold solid, RM dashed), series 0 points stand alone.
@@ -104,11 +104,11 @@ int demo_ppo_curves(const char *ppo_dir, const char *out_jsonl, const char *svg,
         json_t *j = json_loads(line, 0, NULL);
         if (!j) continue;
         long st = (long)json_integer_value(json_object_get(j, "step"));
-        json_t *o = json_pack("{s:I, s:f, s:f}", "step", (json_int_t)st, "rm_score", jnum(j, "score"), "kl", jnum(j, "kl"));
+        json_t *o = json_pack("{s:I, s:f, s:f}", "step", (json_int_t)st, "rm_score", json_number_at(j, "score"), "kl", json_number_at(j, "kl"));
         for (int k = 0; k < ns; k++)
             if (steps[k] == st && gn[k] > 0) {
                 json_object_set_new(o, "gold", json_real(gsum[k] / gn[k]));
-                json_object_set_new(o, "eval_rm_score", json_object_get(j, "eval_score") ? json_real(jnum(j, "eval_score")) : json_null());
+                json_object_set_new(o, "eval_rm_score", json_object_get(j, "eval_score") ? json_real(json_number_at(j, "eval_score")) : json_null());
             }
         char *txt = json_dumps(o, JSON_COMPACT);
         fprintf(af.fp, "%s\n", txt);

@@ -13,7 +13,6 @@
 #include "demo/demo_plots.h"
 #include "demo/labelers.h"
 #include "demo/world.h"
-#include "eval/plot.h"
 #include "train/dpo.h"
 #include "train/ppo.h"
 #include "train/pretrain.h"
@@ -126,12 +125,9 @@ static int write_label_stats(const char *path, long n_pairs, double agreement, E
 }
 
 static int read_label_stats(const char *path, long *n_pairs, double *agreement, Err *e) {
-    json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
-    if (!j) return err_set(e, "%s: cannot read the label stage's counts (%s); rerun from the label stage", path, je.text);
-    const json_t *p = json_object_get(j, "pairs"), *a = json_object_get(j, "agreement");
-    int rc = json_is_integer(p) && json_is_number(a) ? 0 : err_set(e, "%s: field \"pairs\" or \"agreement\" missing", path);
-    if (!rc) { *n_pairs = (long)json_integer_value(p); *agreement = json_number_value(a); }
+    json_t *j = json_read_file(path, e);
+    if (!j) return -1;
+    int rc = json_get_long(j, "pairs", n_pairs, path, e) || json_get_double(j, "agreement", agreement, path, e) ? -1 : 0;
     json_decref(j);
     return rc;
 }
@@ -182,21 +178,20 @@ static void eval_json(const DemoEval *ev, const DemoEval *sft, uint64_t seed, js
     free(g); free(gs);
 }
 
-static double jnum(const json_t *o, const char *k) { return json_number_value(json_object_get(o, k)); }
 
 // One markdown table row per evaluated model.
 static void table_row(FILE *f, const char *name, const json_t *o) {
     const json_t *ci = json_object_get(o, "gold_ci"), *dv = json_object_get(o, "gold_vs_sft_ci");
-    fprintf(f, "| %s | %.3f [%.3f, %.3f] | ", name, jnum(o, "gold"), json_number_value(json_array_get(ci, 0)),
+    fprintf(f, "| %s | %.3f [%.3f, %.3f] | ", name, json_number_at(o, "gold"), json_number_value(json_array_get(ci, 0)),
             json_number_value(json_array_get(ci, 1)));
     if (dv) fprintf(f, "[%+.3f, %+.3f] | ", json_number_value(json_array_get(dv, 0)), json_number_value(json_array_get(dv, 1)));
     else fprintf(f, "— | ");
-    fprintf(f, "%.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.3f | ", jnum(o, "accuracy"),
-            jnum(o, "format"), jnum(o, "stop"), jnum(o, "harmful"), jnum(o, "brevity"), jnum(o, "distinct"),
-            jnum(o, "gold_sampled"), jnum(o, "rm_score"), jnum(o, "eos_rate"));
-    if (json_object_get(o, "kl_k1")) fprintf(f, "%.2f / %.2f | ", jnum(o, "kl_k1"), jnum(o, "kl_k3"));
+    fprintf(f, "%.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.3f | ", json_number_at(o, "accuracy"),
+            json_number_at(o, "format"), json_number_at(o, "stop"), json_number_at(o, "harmful"), json_number_at(o, "brevity"), json_number_at(o, "distinct"),
+            json_number_at(o, "gold_sampled"), json_number_at(o, "rm_score"), json_number_at(o, "eos_rate"));
+    if (json_object_get(o, "kl_k1")) fprintf(f, "%.2f / %.2f | ", json_number_at(o, "kl_k1"), json_number_at(o, "kl_k3"));
     else fprintf(f, "— | ");
-    fprintf(f, "%.1f |\n", jnum(o, "response_length"));
+    fprintf(f, "%.1f |\n", json_number_at(o, "response_length"));
 }
 
 // ---- the sweep ----------------------------------------------------------------------------------------
@@ -262,12 +257,12 @@ static void sweep_report(FILE *f, const json_t *sweep) {
         size_t i;
         json_array_foreach(rows, i, o) {
             const json_t *ci = json_object_get(o, "gold_ci"), *dv = json_object_get(o, "gold_vs_sft_ci");
-            if (s == 0) fprintf(f, "| PPO β=%g ", jnum(o, "beta"));
+            if (s == 0) fprintf(f, "| PPO β=%g ", json_number_at(o, "beta"));
             else fprintf(f, "| best-of-%lld ", (long long)json_integer_value(json_object_get(o, "n")));
-            fprintf(f, "| %.2f | %.3f [%.3f, %.3f] | [%+.3f, %+.3f] | %.2f | %.3f | %.3f | %.3f |\n", jnum(o, "kl_k1"),
-                    jnum(o, "gold"), json_number_value(json_array_get(ci, 0)), json_number_value(json_array_get(ci, 1)),
-                    json_number_value(json_array_get(dv, 0)), json_number_value(json_array_get(dv, 1)), jnum(o, "rm_score"),
-                    jnum(o, "accuracy"), jnum(o, "harmful"), jnum(o, "distinct"));
+            fprintf(f, "| %.2f | %.3f [%.3f, %.3f] | [%+.3f, %+.3f] | %.2f | %.3f | %.3f | %.3f |\n", json_number_at(o, "kl_k1"),
+                    json_number_at(o, "gold"), json_number_value(json_array_get(ci, 0)), json_number_value(json_array_get(ci, 1)),
+                    json_number_value(json_array_get(dv, 0)), json_number_value(json_array_get(dv, 1)), json_number_at(o, "rm_score"),
+                    json_number_at(o, "accuracy"), json_number_at(o, "harmful"), json_number_at(o, "distinct"));
         }
     }
     const json_t *over = json_object_get(sweep, "overoptimised"), *o;
@@ -279,9 +274,9 @@ static void sweep_report(FILE *f, const json_t *sweep) {
         fprintf(f, "\nOver-optimised from %s to %s: the RM score rises %.2f → %.2f while gold falls %.3f → %.3f "
                    "(paired 95%% CI of the change [%+.3f, %+.3f]), KL %.2f → %.2f.\n",
                 json_string_value(json_object_get(o, "from")), json_string_value(json_object_get(o, "to")),
-                jnum(o, "rm_from"), jnum(o, "rm_to"), jnum(o, "gold_from"), jnum(o, "gold_to"),
+                json_number_at(o, "rm_from"), json_number_at(o, "rm_to"), json_number_at(o, "gold_from"), json_number_at(o, "gold_to"),
                 json_number_value(json_array_get(json_object_get(o, "gold_change_ci"), 0)),
-                json_number_value(json_array_get(json_object_get(o, "gold_change_ci"), 1)), jnum(o, "kl_from"), jnum(o, "kl_to"));
+                json_number_value(json_array_get(json_object_get(o, "gold_change_ci"), 1)), json_number_at(o, "kl_from"), json_number_at(o, "kl_to"));
 }
 
 // ---- the stages --------------------------------------------------------------------------------------
@@ -494,7 +489,7 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
         size_t cap = 0;
         while (f && getline(&line, &cap, f) > 0) {  // the last validation row
             json_t *j = json_loads(line, 0, NULL);
-            if (j && json_object_get(j, "val_accuracy")) json_object_set_new(rmj, "val_accuracy", json_real(jnum(j, "val_accuracy")));
+            if (j && json_object_get(j, "val_accuracy")) json_object_set_new(rmj, "val_accuracy", json_real(json_number_at(j, "val_accuracy")));
             json_decref(j);
         }
         free(line);
@@ -592,12 +587,12 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
     {   // the demo's acceptance (issue 6), so that a summary says by itself whether the run passed
         const json_t *st = json_object_get(summary, "stages"), *sft = json_object_get(st, "sft"),
                      *ppo = json_object_get(st, "ppo"), *rmj = json_object_get(summary, "rm");
-        double sh = jnum(sft, "harmful"), ph = jnum(ppo, "harmful");
+        double sh = json_number_at(sft, "harmful"), ph = json_number_at(ppo, "harmful");
         int beats = json_number_value(json_array_get(json_object_get(ppo, "gold_vs_sft_ci"), 0)) > 0;
-        int acc = jnum(ppo, "accuracy") >= json_number_value(json_array_get(json_object_get(sft, "accuracy_ci"), 0));
+        int acc = json_number_at(ppo, "accuracy") >= json_number_value(json_array_get(json_object_get(sft, "accuracy_ci"), 0));
         int harm = sh > 0 ? ph < sh : ph == 0;
-        int rmok = jnum(rmj, "gold_pair_accuracy") >= 0.65;
-        int klok = isfinite(jnum(ppo, "kl_k1")) && isfinite(jnum(ppo, "kl_k3"));
+        int rmok = json_number_at(rmj, "gold_pair_accuracy") >= 0.65;
+        int klok = isfinite(json_number_at(ppo, "kl_k1")) && isfinite(json_number_at(ppo, "kl_k3"));
         json_t *a = json_pack("{s:b, s:b, s:b, s:b, s:b, s:b}", "ppo_beats_sft", beats, "accuracy_kept", acc,
                               "harm_lowered", harm, "rm_gold_accuracy_0_65", rmok, "kl_finite", klok,
                               "pass", beats && acc && harm && rmok && klok);
@@ -631,8 +626,8 @@ int demo_pipeline(const DemoConfig *c, Err *e) {
             for (int k = 0; k < N_MODELS; k++) table_row(f, k == M_BON ? "best-of-n" : MODEL_NAME[k], json_object_get(stages, MODEL_NAME[k]));
             fprintf(f, "\nReward model: held-out accuracy on pairs ordered by the gold judge %.3f (%lld pairs); "
                        "validation accuracy on labeler pairs %.3f; the labelers agree with each other on %.1f%% of pairs.\n",
-                    jnum(rmj, "gold_pair_accuracy"), (long long)json_integer_value(json_object_get(rmj, "gold_pairs")),
-                    jnum(rmj, "val_accuracy"), 100 * jnum(rmj, "label_agreement"));
+                    json_number_at(rmj, "gold_pair_accuracy"), (long long)json_integer_value(json_object_get(rmj, "gold_pairs")),
+                    json_number_at(rmj, "val_accuracy"), 100 * json_number_at(rmj, "label_agreement"));
             if (json_object_get(summary, "sweep")) sweep_report(f, json_object_get(summary, "sweep"));
             fprintf(f, "\n## SFT vs PPO, five held-out prompts where they answer differently\n\n| prompt | SFT | PPO |\n|---|---|---|\n");
             int shown[5], n_shown = 0;  // the first five that differ, then the first ones if fewer do

@@ -141,3 +141,5 @@ int json_get_bool(const json_t *obj, const char *key, int *out, const char *ctx,
     *out = json_is_true(v);
     return 0;
 }
+
+double json_number_at(const json_t *obj, const char *key) { return json_number_value(json_object_get(obj, key)); }

@@ -28,6 +28,8 @@ int json_get_string_opt(const json_t *obj, const char *key, const char **out, co
 // A string field that may be absent or null (*out = NULL then); wrong type is an error.
 int json_get_string_or_null(const json_t *obj, const char *key, const char **out, const char *ctx,
                             Err *e);
+// The number at key (integer or real), 0 when absent or not a number: for reading our own rows.
+double json_number_at(const json_t *obj, const char *key);
 // json_string(s), or json null for NULL.
 json_t *json_string_or_null(const char *s);
 
