@@ -64,6 +64,7 @@ static int label_init(int argc, char **argv) {
                         "0 < --top-p ≤ 1, --top-k ≥ 0\n", LABEL_MAX_K);
         return 2;
     }
+    cs.model = model;
     Err e;
     char *gtext = NULL;
     size_t glen = 0;
