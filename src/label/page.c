@@ -74,6 +74,7 @@ const char *const LABEL_PAGE_HTML =
     "</html>\n";
 
 const char *const LABEL_PAGE_CSS =
+    "[hidden] { display: none !important; }\n"
     "body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 0 1em 2em; color: #222; }\n"
     "header { display: flex; gap: 1em; align-items: center; border-bottom: 1px solid #ccc; }\n"
     "header h1 { font-size: 1.2em; flex: 1; }\n"
