@@ -82,7 +82,9 @@ def concurrency():
           [len(a) for a in acked])
     print("  %d submissions (%d requests) by %d clients in %.2f s: %.0f submissions/s"
           % (total, 2 * total + 20, n_annot, secs, total / secs))
-    check(secs <= 20, "done within 20 s (%.2f s)" % secs)
+    # the cap is 20 s; the ASan/UBSan build (make sanitize) runs the server ~3x slower
+    cap = 60 if os.environ.get("RLHF_SANITIZE") else 20
+    check(secs <= cap, "done within %d s (%.2f s)" % (cap, secs))
     con = sqlite3.connect(db)
     rows = con.execute("SELECT annotator_id, item_id FROM judgement WHERE undone_at IS NULL").fetchall()
     check(len(rows) == 2000 and len(set(rows)) == 2000, "the store holds 2000 distinct judgements", len(rows))

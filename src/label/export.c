@@ -36,9 +36,11 @@ static int idx_of(const ItemResponses *r, long id) {
     return -1;
 }
 
+// Writes o as one line; 0 lines for a NULL o (json_pack refuses text that is not UTF-8).
 static void put_line(FILE *f, json_t *o) {
-    char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-    fprintf(f, "%s\n", line);
+    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    if (line) fprintf(f, "%s\n", line);
+    else warnf("label export: a record with text that is not valid UTF-8 was left out");
     free(line);
     json_decref(o);
 }

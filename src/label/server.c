@@ -81,9 +81,13 @@ static int auth(LabelServer *s, struct MHD_Connection *c, long *annot, ApiReply 
     while (*tok == ' ') tok++;
     char hash[LABEL_TOKEN_HEX];
     Err e;
-    int r = label_token_hash(tok, strlen(tok), hash, &e);
-    if (!r) r = store_auth(s->api.store, hash, annot, &e) == 1 ? 0 : 1;
-    if (r) {
+    int r = label_token_hash(tok, strlen(tok), hash, &e) ? -1 : store_auth(s->api.store, hash, annot, &e);
+    if (r < 0) {
+        fprintf(stderr, "rlhf label: error: %s\n", e.msg);
+        *rep = api_error(500, "internal error (see the server's log)");
+        return 0;
+    }
+    if (r == 0) {
         *rep = api_error(401, "unknown or revoked token");
         return 0;
     }
