@@ -1,11 +1,12 @@
 // bench/replay.c — the local ceiling the benchmarks compare against: exactly the matrix products
 // one training step of a GPT makes at B×T tokens (linear layers forward and both backward
-// products, the LM head's logits twice plus its two backward products, attention's products per
-// row and head), replayed on OpenBLAS alone.
+// products, the LM head's per-chunk logits — twice unless one chunk holds every row — and its two
+// backward products, attention's products per row and head), replayed on OpenBLAS alone.
 #include <cblas.h>
 #include <stdlib.h>
 
 #include "bench.h"
+#include "nn/nn.h"
 #include "util/timer.h"
 
 typedef struct {
@@ -22,9 +23,12 @@ static int step_gemms(const GPTConfig *c, int B, int T, Gemm *g) {
         g[n++] = (Gemm){N, lin[i].K, lin[i].N, L};                  // dinp = dout·Wᵀ
         g[n++] = (Gemm){lin[i].K, lin[i].N, N, L};                  // dW = inpᵀ·dout
     }
-    g[n++] = (Gemm){N, V, C, 2};  // LM head logits: forward, and recomputed in backward
-    g[n++] = (Gemm){N, C, V, 1};  // dx = dz·wte
-    g[n++] = (Gemm){V, C, N, 1};  // dwte = dzᵀ·x
+    // LM head, per chunk of up to lmhead_chunk_rows() rows: logits in the forward, recomputed in
+    // the backward unless one chunk holds every row (then kept); dx = dz·wte; dwte = dzᵀ·x
+    int chunk = (int)lmhead_chunk_rows(), nch = (N + chunk - 1) / chunk, rows = N < chunk ? N : chunk;
+    g[n++] = (Gemm){rows, V, C, nch == 1 ? 1 : 2 * nch};
+    g[n++] = (Gemm){rows, C, V, nch};
+    g[n++] = (Gemm){V, C, rows, nch};
     g[n++] = (Gemm){T, T, hs, 2 * L * BH};  // QKᵀ forward, dP = dO·Vᵀ
     g[n++] = (Gemm){T, hs, T, 4 * L * BH};  // P·V forward, dV = Pᵀ·dO, dQ = dS·K, dK = dSᵀ·Q
     return n;

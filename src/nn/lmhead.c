@@ -12,6 +12,8 @@
 
 #define LMH_CHUNK 256  // active rows per chunk (the weight matrix is streamed once per chunk)
 
+size_t lmhead_chunk_rows(void) { return LMH_CHUNK; }
+
 // scratch layout: z[CHUNK·V] logits | xb[CHUNK·C] gathered inputs | dxb[CHUNK·C] chunk dx
 size_t lmhead_scratch_floats(size_t C, size_t V) {
     return (size_t)LMH_CHUNK * V + 2 * (size_t)LMH_CHUNK * C;

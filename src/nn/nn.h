@@ -77,6 +77,7 @@ void attention_forward_cached(float *out, const float *q, size_t q_stride, const
 // rows (never a full N×V buffer): scratch holds lmhead_scratch_floats(C, V) floats. The forward
 // returns 1 when all active rows fit in one chunk: their logits then stay in the scratch.
 size_t lmhead_scratch_floats(size_t C, size_t V);
+size_t lmhead_chunk_rows(void);  // active rows per chunk
 int lmhead_forward(float *logp, float *ent, const float *x, const float *wte, const int *target,
                     float inv_temp, size_t N, size_t C, size_t V, float *scratch);
 // Given dlogp[n] and dent[n] (either may be NULL) at active positions: recomputes the chunk's logits,
