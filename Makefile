@@ -3,6 +3,9 @@
 # first runs scripts/install-deps.sh (installs missing Debian packages).
 # `make test` also sets up the cached .venv/ (scripts/setup-venv.sh: Debian's python3-torch +
 # transformers) for the cross-check against Hugging Face (tests/cli_hf_crosscheck.sh).
+# Processes: when mpicc is found (Debian openmpi-bin + libopenmpi-dev), src/dist/dist_mpi.c is
+# built with mpicc's own compile and link flags (`mpicc --showme:*`) and the binary runs under
+# mpirun; otherwise (or with RLHF_NO_MPI=1) src/dist/dist_single.c, and nothing links MPI.
 
 CC      ?= gcc
 BLASINC := /usr/include/x86_64-linux-gnu/openblas-openmp
@@ -12,7 +15,16 @@ CFLAGS  ?= -O3 -march=native -fno-math-errno -g
 LDLIBS  := -L$(BLASLIB) -Wl,-rpath,$(BLASLIB) -lopenblas -ljansson -lutf8proc -lm
 SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-LIB_SRC  := $(sort $(shell find src bench -name '*.c' ! -path 'src/cli/main.c'))
+MPICC := $(if $(RLHF_NO_MPI),,$(shell command -v mpicc 2>/dev/null))
+ifneq ($(MPICC),)
+  DIST_SKIP := src/dist/dist_single.c
+  CFLAGS_BASE += $(shell $(MPICC) --showme:compile)
+  LDLIBS += $(shell $(MPICC) --showme:link)
+else
+  DIST_SKIP := src/dist/dist_mpi.c
+endif
+
+LIB_SRC  := $(sort $(filter-out $(DIST_SKIP),$(shell find src bench -name '*.c' ! -path 'src/cli/main.c')))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_SUPPORT := $(sort $(wildcard tests/support/*.c))
 
