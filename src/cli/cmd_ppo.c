@@ -29,6 +29,7 @@ static int run_rl(const char *cmd, const char *advantage, int argc, char **argv)
         {"rollouts", 0, FLAG_INT, &o.rollouts, "responses sampled per iteration (prompts × --group)", 0, 0},
         {"group", 0, FLAG_INT, &o.group, "responses per prompt (0: 1 for gae/reinforce, 4 for grpo/dr-grpo/rloo/reinforce-baseline)", 0, 0},
         {"minibatch", 0, FLAG_INT, &o.minibatch, "responses per minibatch = per optimizer step (a multiple of --group)", 0, 0},
+        {"grad-accum", 0, FLAG_INT, &o.grad_accum, "micro-batches per minibatch on each process (whole groups each): same update, less activation memory", 0, 0},
         {"epochs", 0, FLAG_INT, &o.epochs, "passes over each rollout batch", 0, 0},
         {"max-new", 0, FLAG_INT, &o.max_new, "response tokens at most (a response without EOS by then is penalised, --noeos)", 0, 0},
         {"max-prompt", 0, FLAG_INT, &o.max_prompt, "prompt tokens kept, cut from the left (0: context − --max-new)", 0, 0},
