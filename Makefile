@@ -78,8 +78,13 @@ valgrind:
 	@$(MAKE) -s -j$$(nproc) --no-print-directory $(VG_TESTS)
 	@RLHF_VALGRIND=1 OPENBLAS_CORETYPE=Haswell OMP_NUM_THREADS=1 tests/run.sh build-vg
 
+# data parallelism: one process × 2 threads, then (MPI build) 2 processes × 1 thread
 bench: all
 	@build/rlhf bench
+	@OMP_NUM_THREADS=2 build/rlhf bench --only dist
+	@if ldd build/rlhf | grep -q libmpi && command -v mpirun >/dev/null; then \
+	  mpirun $$([ "$$(id -u)" = 0 ] && echo --allow-run-as-root) -np 2 -x OMP_NUM_THREADS=1 \
+	    build/rlhf bench --only dist; fi
 
 demo: all
 	@build/rlhf demo

@@ -24,6 +24,10 @@ void bench_tokenize(int repeat);
 // minibatches updates; prints the iteration's time split and tokens/s per phase.
 void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int prompt_len,
                          int max_new, int epochs, int minibatches);
+// Data parallelism (bench/dist.c): a training step of a global batch split over the launch's
+// processes (model "gpt2-124M": B 8 × T 128; "tiny": a 2-layer model, for tests), then our
+// deterministic all-reduce vs a bare MPI_Allreduce of the model's size. Rank 0 prints.
+void bench_dist(const char *model, int repeat);
 // Helpers shared by the benchmarks.
 double bench_median(double *x, int n);
 void bench_common_fields(char *buf, size_t n);  // "\"blas_kernel\": ..., \"threads\": ..."

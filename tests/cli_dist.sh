@@ -131,6 +131,22 @@ import json, sys
 assert [json.loads(l)["step"] for l in open(sys.argv[1] + "/metrics.jsonl")] == [1, 2, 3]
 PY
 
+# the benchmark on a tiny model: alone and on 2 ranks, one JSON object per measurement
+expect_rc 0 "bench --only dist, 1 process" "$RLHF" bench --only dist --dist-model tiny --repeat 1
+cp "$T/out" "$T/bench1.jsonl"
+expect_rc 0 "bench --only dist, 2 ranks, ZeRO-1" "${MPI[@]}" "$RLHF" bench --only dist --dist-model tiny --repeat 1 --zero 1
+python3 - "$T/bench1.jsonl" "$T/out" <<'PY' && ok "bench dist: step and all-reduce figures" || bad "bench dist: step and all-reduce figures"
+import json, sys
+one = [json.loads(l) for l in open(sys.argv[1])]
+two = [json.loads(l) for l in open(sys.argv[2])]
+assert [r["what"] for r in one] == ["train_step", "allreduce"] and one[0]["processes"] == 1
+assert len(two) == 2 and all(r["processes"] == 2 and r["backend"] == "mpi" for r in two), two  # rank 0 alone prints
+s, a = two
+assert s["zero"] == 1 and s["ms"] > 0 and s["tokens_per_s"] > 0 and s["comm_mb_per_rank"] > 0
+assert a["floats"] == s["params"] and a["ms"] > 0 and a["bare_mpi_ms"] > 0 and a["vs_bare"] > 0
+PY
+expect_rc 2 "bench --dist-model bogus" "$RLHF" bench --only dist --dist-model bogus
+
 # a failing rank: rank 1's reward command dies; the job ends (no hang) with the error
 cat >"$T/score.sh" <<'EOF'
 #!/bin/sh

@@ -40,5 +40,8 @@ void dist_gather_root(float *buf, const size_t *lo);
 void dist_broadcast(void *buf, size_t bytes);  // from rank 0
 void dist_broadcast_from(int root, void *buf, size_t bytes);
 void dist_barrier(void);
+// The benchmark's yardstick: seconds one bare MPI_Allreduce(MPI_SUM) of n floats in place takes
+// (MPI's own algorithm, no ordering guarantee); 0 on one process.
+double dist_time_bare_allreduce(float *buf, size_t n);
 
 #endif

@@ -185,3 +185,17 @@ void dist_broadcast(void *buf, size_t bytes) { dist_broadcast_from(0, buf, bytes
 void dist_barrier(void) {
     if (g_mpi && g_size > 1) MPI_Barrier(MPI_COMM_WORLD);
 }
+
+double dist_time_bare_allreduce(float *buf, size_t n) {
+    if (!g_mpi || g_size == 1) return 0;
+    double t = 0;
+    for (size_t done = 0; done < n;) {  // in pieces that fit an int count
+        int k = (int)min_sz(n - done, (size_t)1 << 30);
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = MPI_Wtime();
+        MPI_Allreduce(MPI_IN_PLACE, buf + done, k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        t += MPI_Wtime() - t0;
+        done += (size_t)k;
+    }
+    return t;
+}
