@@ -185,6 +185,7 @@ static int finish_run(TrainLoop *L, double t_run, Err *e) {
 }
 
 int loop_train(TrainLoop *L, Err *e) {
+    if (!dist_is_root()) L->opt.quiet = 1;  // one progress line: rank 0's
     const LoopOptions *o = &L->opt;
     SchedKind sk;
     if (sched_parse(o->schedule, &sk))

@@ -867,6 +867,7 @@ int ppo_run(const PpoOptions *opts, Err *e) {
         P.o.quiet = opts->quiet;
         P.o.resume = 1;
     }
+    if (!dist_is_root()) P.o.quiet = 1;  // one progress line: rank 0's
     if (resolve_options(&P, e)) goto out;
     if (P.mode != ADV_GAE) stage = P.o.advantage;
     if (load_models(&P, e) || load_prompts(&P, e)) goto out;
