@@ -25,6 +25,21 @@ static inline int dist_is_root(void) { return dist_rank() == 0; }
 const char *dist_backend(void);  // "mpi" or "single"
 // This rank's contiguous share [*start, *start + *count) of n global items.
 void dist_shard(size_t n, size_t *start, size_t *count);
+// This rank's share of n items dealt out in whole chunks of `chunk` items: a loop over the share
+// in steps of `chunk` forms the same chunks on any number of ranks (so the same packs, the same
+// bits, for evaluation and reference passes).
+static inline void dist_shard_chunks(size_t n, size_t chunk, size_t *start, size_t *count) {
+    size_t nc = chunk ? (n + chunk - 1) / chunk : 0, c0, cc;
+    dist_shard(nc, &c0, &cc);
+    size_t a = c0 * chunk < n ? c0 * chunk : n, b = (c0 + cc) * chunk < n ? (c0 + cc) * chunk : n;
+    *start = a;
+    *count = b - a;
+}
+// Rows of one micro-batch on one rank: global batch / (grad_accum × processes), at least 1.
+static inline size_t dist_micro_rows(long batch, int grad_accum) {
+    long r = batch / ((long)grad_accum * dist_size());
+    return r > 0 ? (size_t)r : 1;
+}
 // The even partition of n items over the ranks (lo has size + 1 entries), as dist_shard.
 void dist_partition(size_t n, size_t *lo);
 // In-place sum over ranks, identical bits on every rank.
