@@ -1,8 +1,10 @@
 # rlhf.c build. `make` builds build/rlhf; `make test`, `make sanitize`, `make bench`, `make demo`.
 # `make valgrind` runs the unit tests under valgrind (memcheck, leaks). Every target that builds
 # first runs scripts/install-deps.sh (installs missing Debian packages).
-# `make test` also sets up the cached .venv/ (scripts/setup-venv.sh: Debian's python3-torch +
-# transformers) for the cross-check against Hugging Face (tests/cli_hf_crosscheck.sh).
+# `make test` also installs the Debian packages only tests need (TEST_PKGS: headless chromium and
+# its WebDriver for the labelling app's browser test) and sets up the cached .venv/
+# (scripts/setup-venv.sh: Debian's python3-torch + transformers for the cross-check against
+# Hugging Face, tests/cli_hf_crosscheck.sh; selenium for tests/cli_label_browser.sh).
 # Processes: when mpicc is found (Debian openmpi-bin + libopenmpi-dev), src/dist/dist_mpi.c is
 # built with mpicc's own compile and link flags (`mpicc --showme:*`) and the binary runs under
 # mpirun; otherwise (or with RLHF_NO_MPI=1) src/dist/dist_single.c, and nothing links MPI.
@@ -12,7 +14,8 @@ BLASINC := /usr/include/x86_64-linux-gnu/openblas-openmp
 BLASLIB := /usr/lib/x86_64-linux-gnu/openblas-openmp
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -Isrc -Ibench -Itests/support -I$(BLASINC) -MMD -MP
 CFLAGS  ?= -O3 -march=native -fno-math-errno -g
-LDLIBS  := -L$(BLASLIB) -Wl,-rpath,$(BLASLIB) -lopenblas -ljansson -lutf8proc -lm
+LDLIBS  := -L$(BLASLIB) -Wl,-rpath,$(BLASLIB) -lopenblas -ljansson -lutf8proc -lmicrohttpd -lsqlite3 -lcrypto -lpthread -lm
+TEST_PKGS := chromium chromium-driver
 SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 MPICC := $(if $(RLHF_NO_MPI),,$(shell command -v mpicc 2>/dev/null))
@@ -65,7 +68,8 @@ deps:
 	@scripts/install-deps.sh
 
 test: deps
-	@scripts/setup-venv.sh || echo "rlhf: no Python environment: the Hugging Face cross-check will be SKIPPED"
+	@scripts/install-deps.sh $(TEST_PKGS) || echo "rlhf: no $(TEST_PKGS): the labelling browser test will be SKIPPED"
+	@scripts/setup-venv.sh || echo "rlhf: no Python environment: the Hugging Face cross-check and the browser test will be SKIPPED"
 	@$(MAKE) -s -j$$(nproc) --no-print-directory build/rlhf $(TESTS)
 	@tests/run.sh build
 

@@ -1,7 +1,8 @@
 // bench/ppo_iter.c — one whole PPO iteration through ppo_run (rollout with the KV-cache sampler,
 // old-policy / reference / critic / reward-model passes, epochs × minibatches of policy and critic
 // updates) on random-init models written to a temporary folder, reporting the run's own time
-// split and tokens/s per phase from its metrics row.
+// split and tokens/s per phase from its metrics row, and the iteration's model FLOPs against the
+// BLAS replay ceiling of the minibatch's training-step shapes.
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,26 @@ static int write_model(const GPTConfig *c, int score_head, const char *dir, Err 
     tok_free(&tok);
     gpt_free(m);
     return rc;
+}
+
+// Model FLOPs of a forward pass over `tokens` tokens of sequences of length T, with the LM head at
+// `head` positions: the layers' products (2 · 12·L·C² per token), attention's two products over
+// the whole sequence (4·L·C·T per token, the convention train_step uses) and the head (2·V·C).
+static double fwd_flops(const GPTConfig *c, double tokens, double T, double head) {
+    double L = c->n_layer, C = c->n_embd;
+    return tokens * (24.0 * L * C * C + 4.0 * L * C * T) + head * 2.0 * (double)c->vocab_size * C;
+}
+
+// The iteration's model FLOPs per phase, from its shape and the mean response length R:
+// generation = the prompts' prefill + R − 1 decode steps per row (the first new token comes from
+// the prefill); scoring = old policy and reference (LM head on the response tokens), critic and
+// reward model (no LM head) over whole sequences; training = epochs × (policy + critic) ×
+// (forward + backward = 3 forwards).
+static void ppo_flops(const GPTConfig *c, int rows, int P, double R, int epochs, double f[3]) {
+    double T = P + R, seq = rows * T, resp = rows * R;
+    f[0] = fwd_flops(c, rows * (double)P, P, rows) + fwd_flops(c, rows * (R - 1), P + R / 2, rows * (R - 1));
+    f[1] = 2 * fwd_flops(c, seq, T, resp) + 2 * fwd_flops(c, seq, T, 0);
+    f[2] = epochs * 3.0 * (fwd_flops(c, seq, T, resp) + fwd_flops(c, seq, T, 0));
 }
 
 void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int prompt_len,
@@ -64,16 +85,23 @@ void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int
             double tg = json_number_value(json_object_get(row, "time_generation_s")),
                    ts = json_number_value(json_object_get(row, "time_scoring_s")),
                    tt = json_number_value(json_object_get(row, "time_training_s"));
+            double R = json_number_value(json_object_get(row, "response_length")), f[3];
+            ppo_flops(c, prompts, prompt_len, R, epochs, f);
+            double ceil = bench_sgemm_ceiling(c, prompts / minibatches, prompt_len + max_new, 3, NULL);
+            double iter_s = tg + ts + tt, gflops = (f[0] + f[1] + f[2]) / iter_s / 1e9;
             printf("{\"bench\": \"ppo_iteration\", \"model\": \"%s\", \"params\": %zu, \"prompts\": %d, "
-                   "\"prompt_tokens\": %d, \"new_tokens\": %d, \"epochs\": %d, \"minibatches\": %d, "
-                   "\"generation_s\": %.3f, \"scoring_s\": %.3f, \"training_s\": %.3f, "
+                   "\"prompt_tokens\": %d, \"new_tokens\": %d, \"response_length\": %.1f, \"epochs\": %d, "
+                   "\"minibatches\": %d, \"generation_s\": %.3f, \"scoring_s\": %.3f, \"training_s\": %.3f, "
                    "\"generation_tokens_per_s\": %.0f, \"scoring_tokens_per_s\": %.0f, "
-                   "\"training_tokens_per_s\": %.0f, \"whole_run_s\": %.2f, \"peak_rss_gib\": %.2f, %s}\n",
-                   label, gpt_num_params(c), prompts, prompt_len, max_new, epochs, minibatches, tg, ts, tt,
+                   "\"training_tokens_per_s\": %.0f, \"generation_gflops\": %.1f, \"scoring_gflops\": %.1f, "
+                   "\"training_gflops\": %.1f, \"model_gflop\": %.1f, \"gflops\": %.1f, \"sgemm_gflops\": %.1f, "
+                   "\"ratio\": %.3f, \"whole_run_s\": %.2f, \"peak_rss_gib\": %.2f, %s}\n",
+                   label, gpt_num_params(c), prompts, prompt_len, max_new, R, epochs, minibatches, tg, ts, tt,
                    json_number_value(json_object_get(row, "generation_tokens_per_s")),
                    json_number_value(json_object_get(row, "scoring_tokens_per_s")),
-                   json_number_value(json_object_get(row, "training_tokens_per_s")), wall,
-                   (double)peak_rss_bytes() / (1u << 30), common);
+                   json_number_value(json_object_get(row, "training_tokens_per_s")), f[0] / tg / 1e9,
+                   f[1] / ts / 1e9, f[2] / tt / 1e9, (f[0] + f[1] + f[2]) / 1e9, gflops, ceil,
+                   gflops / ceil, wall, (double)peak_rss_bytes() / (1u << 30), common);
             fflush(stdout);
             json_decref(row);
         } else if (ok) {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# scripts/setup-venv.sh — the Python environment of the Hugging Face cross-check (tests only; the
-# product never needs Python): Debian's python3-torch (CPU build, no multi-gigabyte CUDA wheels)
-# plus a pinned `transformers` release from PyPI that supports that torch, in a cached virtual
-# environment (.venv/ in the repository, git-ignored; RLHF_VENV overrides the place).
+# scripts/setup-venv.sh — the Python environment of the tests that need Python packages (tests
+# only; the product never needs Python): Debian's python3-torch (CPU build, no multi-gigabyte CUDA
+# wheels) plus a pinned `transformers` release from PyPI that supports that torch (the Hugging
+# Face cross-check), and a pinned `selenium` (the labelling app's browser test, driving Debian's
+# chromium through /usr/bin/chromedriver), in a cached virtual environment (.venv/ in the
+# repository, git-ignored; RLHF_VENV overrides the place).
 #
 # A ready environment is reused at once (the stamp file names the pinned version). Exit status:
 # 0 ready; 3 unavailable (not root and python3-torch missing, or apt / PyPI unreachable): the
@@ -13,7 +15,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${RLHF_VENV:-$root/.venv}
 # Debian 12's python3-torch is 1.13.1; transformers 4.40 is the last line tested against torch
 # 1.11-1.13 (setup.py: torch>=1.11,!=1.12.0) and reads/writes safetensors by default.
-PIN="transformers==4.40.2"
+# selenium 4.27 speaks W3C WebDriver to any current chromedriver; the tests name the driver's
+# path, so Selenium Manager never downloads one.
+PIN="transformers==4.40.2 selenium==4.27.1"
 PY=/usr/bin/python3
 quiet=${1:-}
 say() { [ "$quiet" = --quiet ] || echo "rlhf: $*" >&2; }
@@ -47,12 +51,12 @@ trap 'rm -rf "$tmp"' EXIT
 "$PY" -m venv --system-site-packages "$tmp"
 say "installing $PIN from PyPI into $venv"
 if ! "$tmp/bin/python" -m pip install -q --disable-pip-version-check --no-input --timeout 30 \
-      --retries 2 "$PIN" >"$tmp/pip.log" 2>&1; then
+      --retries 2 $PIN >"$tmp/pip.log" 2>&1; then
   say "pip could not install $PIN (PyPI unreachable?):"
   tail -n 5 "$tmp/pip.log" >&2
   exit 3
 fi
-"$tmp/bin/python" -c 'import torch, transformers, safetensors' || { say "the environment does not import"; exit 3; }
+"$tmp/bin/python" -c 'import torch, transformers, safetensors, selenium' || { say "the environment does not import"; exit 3; }
 echo "$PIN" >"$tmp/.rlhf-ready"
 # the venv's scripts name their folder: rebuild those paths after the move
 rm -rf "$venv"
@@ -60,4 +64,4 @@ mv "$tmp" "$venv"
 trap - EXIT
 sed -i "s#$tmp#$venv#g" "$venv"/bin/activate* "$venv"/bin/pip* 2>/dev/null || true
 sed -i "s#$tmp#$venv#g" "$venv/pyvenv.cfg" 2>/dev/null || true
-say "Python environment for the cross-check ready in $(( $(date +%s) - start )) s"
+say "Python environment for the tests ready in $(( $(date +%s) - start )) s"

@@ -60,7 +60,10 @@ static void test_kernel(size_t N, size_t C, size_t V, float inv_temp, unsigned l
     double *ddl = ref_to_double(dlogp, N), *dde = ref_to_double(dent, N);
     double *rlogp = ref_zeros(N), *rent = ref_zeros(N);
 
-    lmhead_forward(logp, ent, x, wte, target, inv_temp, N, C, V, scratch);
+    int kept = lmhead_forward(logp, ent, x, wte, target, inv_temp, N, C, V, scratch);
+    size_t active = 0;
+    for (size_t n = 0; n < N; n++) active += target[n] >= 0;
+    CHECK(kept == (active > 0 && active <= 256), "forward with %zu active rows: kept %d", active, kept);
     ref_lmhead_forward(rlogp, rent, dx_, dw_, target, inv_temp, N, C, V);
     check_close_f("lmhead_forward logp", logp, rlogp, N, 1e-3, 1e-3);
     check_close_f("lmhead_forward ent", ent, rent, N, 1e-3, 1e-3);
@@ -75,21 +78,32 @@ static void test_kernel(size_t N, size_t C, size_t V, float inv_temp, unsigned l
     // backward with entropy gradient, accumulating into non-zero buffers
     float *gx = ref_rand_f(N * C, seed + 7, 1), *gw = ref_rand_f(V * C, seed + 8, 1);
     double *rgx = ref_to_double(gx, N * C), *rgw = ref_to_double(gw, V * C);
-    lmhead_backward(gx, gw, dlogp, dent, x, wte, target, inv_temp, N, C, V, scratch);
+    lmhead_backward(gx, gw, dlogp, dent, x, wte, target, inv_temp, N, C, V, scratch, 0);
     ref_lmhead_backward(rgx, rgw, ddl, dde, dx_, dw_, target, inv_temp, N, C, V);
     check_close_f("lmhead_backward dx", gx, rgx, N * C, 1e-3, 1e-3);
     check_close_f("lmhead_backward dwte", gw, rgw, V * C, 1e-3, 1e-3);
+    // reusing the logits the forward kept gives the same bits as recomputing them
+    if (kept) {
+        float *kx = ref_rand_f(N * C, seed + 7, 1), *kw = ref_rand_f(V * C, seed + 8, 1);
+        float *fx = ref_rand_f(N * C, seed + 7, 1), *fw = ref_rand_f(V * C, seed + 8, 1);
+        lmhead_forward(logp2, ent, x, wte, target, inv_temp, N, C, V, scratch);
+        lmhead_backward(kx, kw, dlogp, dent, x, wte, target, inv_temp, N, C, V, scratch, 1);
+        lmhead_backward(fx, fw, dlogp, dent, x, wte, target, inv_temp, N, C, V, scratch, 0);
+        check_bitwise("lmhead_backward dx, kept logits vs recomputed", kx, fx, N * C);
+        check_bitwise("lmhead_backward dwte, kept logits vs recomputed", kw, fw, V * C);
+        free(kx), free(kw), free(fx), free(fw);
+    }
     // without dent; dx only; dwte only
-    lmhead_backward(gx, NULL, dlogp, NULL, x, wte, target, inv_temp, N, C, V, scratch);
+    lmhead_backward(gx, NULL, dlogp, NULL, x, wte, target, inv_temp, N, C, V, scratch, 0);
     ref_lmhead_backward(rgx, NULL, ddl, NULL, dx_, dw_, target, inv_temp, N, C, V);
     check_close_f("lmhead_backward dx (no dent)", gx, rgx, N * C, 1e-3, 1e-3);
-    lmhead_backward(NULL, gw, dlogp, dent, x, wte, target, inv_temp, N, C, V, scratch);
+    lmhead_backward(NULL, gw, dlogp, dent, x, wte, target, inv_temp, N, C, V, scratch, 0);
     ref_lmhead_backward(NULL, rgw, ddl, dde, dx_, dw_, target, inv_temp, N, C, V);
     check_close_f("lmhead_backward dwte only", gw, rgw, V * C, 1e-3, 1e-3);
     // the entropy gradient alone (dlogp = 0) is non-trivial and matches too
     float *zero = calloc(N, 4), *ge = calloc(N * C, 4);
     double *rzero = ref_zeros(N), *rge = ref_zeros(N * C);
-    lmhead_backward(ge, NULL, zero, dent, x, wte, target, inv_temp, N, C, V, scratch);
+    lmhead_backward(ge, NULL, zero, dent, x, wte, target, inv_temp, N, C, V, scratch, 0);
     ref_lmhead_backward(rge, NULL, rzero, dde, dx_, dw_, target, inv_temp, N, C, V);
     check_close_f("lmhead_backward dx (dent only)", ge, rge, N * C, 1e-3, 1e-3);
     int inactive_zero = 1;
@@ -127,7 +141,7 @@ static void test_determinism(void) {
             float *lp = calloc(N, 4), *en = calloc(N, 4), *gx = calloc(N * C, 4),
                   *gw = calloc(V * C, 4);
             lmhead_forward(lp, en, x, wte, target, 1.3f, N, C, V, scratch);
-            lmhead_backward(gx, gw, dlogp, dent, x, wte, target, 1.3f, N, C, V, scratch);
+            lmhead_backward(gx, gw, dlogp, dent, x, wte, target, 1.3f, N, C, V, scratch, 0);
             res[r][0] = lp, res[r][1] = en, res[r][2] = gx, res[r][3] = gw;
         }
         size_t sz[4] = {N, N, N * C, V * C};
@@ -143,7 +157,8 @@ static void test_determinism(void) {
 
 int main(void) {
     test_ref_fd();
-    test_kernel(150, 16, 300, 1.0f / 0.7f, 7);  // ~90 active rows: two chunks, the last partial
+    test_kernel(150, 16, 300, 1.0f / 0.7f, 7);  // ~90 active rows: one chunk, kept for the backward
+    test_kernel(700, 8, 120, 1.0f / 0.7f, 5);   // ~400 active rows: two chunks, the last partial
     test_kernel(40, 32, 257, 1.0f, 11);
     test_kernel(1, 8, 5, 2.0f, 13);
     test_determinism();

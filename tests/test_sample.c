@@ -88,6 +88,7 @@ static void check_draws_at(int line, const char *what, const float *logits, int 
     long *cnt = calloc((size_t)V, sizeof(long)), *cr = calloc((size_t)V, sizeof(long));
     float *x = malloc((size_t)V * sizeof(float));
     int *idx = malloc((size_t)V * sizeof(int));
+    double *ex = malloc((size_t)V * sizeof(double));
     int outside = 0, bad_lp = 0, bad_tok = 0;
     double worst_lp = 0;
     Rng r;
@@ -96,7 +97,7 @@ static void check_draws_at(int line, const char *what, const float *logits, int 
         double u = i < NU ? (i + 0.5) / NU : rng_uniform(&r);
         memcpy(x, logits, (size_t)V * sizeof(float));
         float lp = NAN;
-        int t = sample_token(x, V, sc, u, &lp, idx);
+        int t = sample_token(x, V, sc, u, &lp, idx, ex);
         if (t < 0 || t >= V) { bad_tok++; continue; }
         if (q[t] == 0) outside++;
         double d = fabs((double)lp - log(p[t]));
@@ -128,7 +129,7 @@ static void check_draws_at(int line, const char *what, const float *logits, int 
     for (int v = 0; v < V; v++) should += q[v] > 4.0 / NU;
     CHECK(drawn >= should, "line %d %s: %d tokens drawn, %d allowed ones expected", line, what,
           drawn, should);
-    free(p); free(q); free(cnt); free(cr); free(x); free(idx);
+    free(p); free(q); free(cnt); free(cr); free(x); free(idx); free(ex);
 }
 #define CHECK_DRAWS(what, logits, V, sc, NU, NRAND) \
     check_draws_at(__LINE__, what, logits, V, sc, NU, NRAND)
@@ -137,6 +138,7 @@ static void test_greedy(void) {
     enum { V = 37 };
     float lg[V], x[V];
     int idx[V];
+    double ex[V];
     fill_uniform(lg, V, 3, 4.0f);
     int am = 0;
     for (int v = 1; v < V; v++) if (lg[v] > lg[am]) am = v;
@@ -147,21 +149,22 @@ static void test_greedy(void) {
     for (int i = 0; i < 3; i++) {
         memcpy(x, lg, sizeof lg);
         float lp;
-        int t = sample_token(x, V, &sc, us[i], &lp, idx);
+        int t = sample_token(x, V, &sc, us[i], &lp, idx, ex);
         CHECK(t == am, "greedy picks %d, argmax is %d", t, am);
         CHECK(fabs((double)lp - log(p[am])) <= 1e-6, "greedy logp %.8f, log softmax %.8f", lp, log(p[am]));
     }
     // V = 1 and a uniform distribution
     float one = 2.5f;
     int i1;
+    double e1;
     float lp;
     SampleConfig s1 = {.temperature = 0.7f, .top_k = 0, .top_p = 0.9f};
-    CHECK(sample_token(&one, 1, &s1, 0.5, &lp, &i1) == 0 && fabs(lp) < 1e-7, "V = 1");
+    CHECK(sample_token(&one, 1, &s1, 0.5, &lp, &i1, &e1) == 0 && fabs(lp) < 1e-7, "V = 1");
     float flat[V];
     for (int v = 0; v < V; v++) flat[v] = 1.0f;
     SampleConfig s2 = {.temperature = 1.0f, .top_k = 3, .top_p = 1.0f};
     memcpy(x, flat, sizeof flat);
-    int t = sample_token(x, V, &s2, 0.99, &lp, idx);
+    int t = sample_token(x, V, &s2, 0.99, &lp, idx, ex);
     CHECK(t >= 0 && t < V && fabs((double)lp + log((double)V)) < 1e-6, "flat top-k: %d %g", t, lp);
 }
 
@@ -241,6 +244,7 @@ static void test_large_vocab(void) {
     float *lg = malloc(V * sizeof(float)), *x = malloc(V * sizeof(float));
     double *p = malloc(V * sizeof(double)), *q = malloc(V * sizeof(double));
     int *idx = malloc(V * sizeof(int));
+    double *ex = malloc(V * sizeof(double));
     Rng r;
     rng_seed(&r, 5, 6, 7);
     for (int shape = 0; shape < 3; shape++) {
@@ -260,7 +264,7 @@ static void test_large_vocab(void) {
             double u = i == 0 ? 0.0 : i == 1 ? 1.0 - 1e-12 : rng_uniform(&r);
             memcpy(x, lg, V * sizeof(float));
             float lp;
-            int t = sample_token(x, V, &sc, u, &lp, idx);
+            int t = sample_token(x, V, &sc, u, &lp, idx, ex);
             if (t < 0 || t >= V || q[t] == 0) outside++;
             else if (fabs((double)lp - log(p[t])) > 1e-5) bad_lp++;
         }
@@ -274,7 +278,7 @@ static void test_large_vocab(void) {
         CHECK(dt < limit, "large V shape %d (nucleus %d): %.2f ms per token", shape, m, dt * 1e3);
         printf("V=%d shape %d: nucleus %d tokens, %.3f ms per token\n", V, shape, m, dt * 1e3);
     }
-    free(lg); free(x); free(p); free(q); free(idx);
+    free(lg); free(x); free(p); free(q); free(idx); free(ex);
 }
 
 // ---- generate ---------------------------------------------------------------------------------

@@ -26,5 +26,6 @@ int cmd_tokenizer_train(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_data_stats(int argc, char **argv);
+int cmd_label(int argc, char **argv);
 
 #endif

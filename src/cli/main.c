@@ -25,6 +25,7 @@ static const Command COMMANDS[] = {
     {"ppo", cmd_ppo, "RL fine-tuning with PPO (critic, GAE, per-token KL to the reference) against a reward model or command"},
     {"grpo", cmd_grpo, "critic-free RL: GRPO / Dr. GRPO / RLOO / REINFORCE++ with groups of responses per prompt"},
     {"bon", cmd_bon, "best-of-n sampling: n responses per prompt, keep the reward-best; reports the gain and the KL bound"},
+    {"label", cmd_label, "the human-feedback web app: create a project, add annotators, serve, export, stats"},
     {"bench", cmd_bench, "measure training-step and generation speed (JSON lines)"},
     {"demo", cmd_demo, "train a tiny model on a built-in corpus and show samples before/after"},
     {"tokenize", cmd_tokenize, "encode JSON-string lines to token ids (or --decode ids to strings)"},

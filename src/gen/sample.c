@@ -43,7 +43,7 @@ static void sort_desc(const float *x, int *idx, int n) {
 }
 
 int sample_token(float *logits, int V, const SampleConfig *sc, double u, float *logp,
-                 int *idx) {
+                 int *idx, double *ex) {
     float T = sc->temperature > 0 ? sc->temperature : 1.0f;
     float maxv = -FLT_MAX;
     int argmax = 0;
@@ -52,7 +52,7 @@ int sample_token(float *logits, int V, const SampleConfig *sc, double u, float *
         if (logits[v] > maxv) { maxv = logits[v]; argmax = v; }
     }
     double z = 0;
-    for (int v = 0; v < V; v++) z += exp((double)(logits[v] - maxv));
+    for (int v = 0; v < V; v++) z += ex[v] = exp((double)(logits[v] - maxv));
     double lse = (double)maxv + log(z);
     if (sc->temperature <= 0) {
         *logp = (float)((double)logits[argmax] - lse);
@@ -64,7 +64,7 @@ int sample_token(float *logits, int V, const SampleConfig *sc, double u, float *
     if (k == V && !use_p) {  // plain sampling: inverse CDF in index order
         double target = u * z, acc = 0;
         for (int v = 0; v < V; v++) {
-            acc += exp((double)(logits[v] - maxv));
+            acc += ex[v];
             if (acc > target) { chosen = v; break; }
         }
         if (chosen < 0) chosen = argmax;
@@ -101,10 +101,10 @@ int sample_token(float *logits, int V, const SampleConfig *sc, double u, float *
             sort_desc(logits, idx, m);
         }
         double zz = 0;
-        for (int i = 0; i < m; i++) zz += exp((double)(logits[idx[i]] - maxv));
+        for (int i = 0; i < m; i++) zz += ex[idx[i]];
         double target = u * zz, acc = 0;
         for (int i = 0; i < m; i++) {
-            acc += exp((double)(logits[idx[i]] - maxv));
+            acc += ex[idx[i]];
             if (acc > target) { chosen = idx[i]; break; }
         }
         if (chosen < 0) chosen = idx[0];
@@ -158,6 +158,7 @@ int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uin
     float *logits = falloc((size_t)bs * (size_t)V);
     int nthreads = omp_get_max_threads();
     int *idx = xmalloc((size_t)nthreads * (size_t)V * sizeof(int));  // per-thread top-k/top-p scratch
+    double *ex = xmalloc((size_t)nthreads * (size_t)V * sizeof(double));  // per-thread exp(logit − max)
     int *slot = xmalloc((size_t)bs * sizeof(int));  // cache row -> sample index
     int *nn_ = xmalloc((size_t)bs * sizeof(int));
     int *toks = NULL;
@@ -188,7 +189,8 @@ int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uin
                 int i = slot[b];
                 float lp;
                 int t = sample_token(logits + (size_t)b * (size_t)V, V, sc, rng_uniform(&rng[b]), &lp,
-                                     idx + (size_t)omp_get_thread_num() * (size_t)V);
+                                     idx + (size_t)omp_get_thread_num() * (size_t)V,
+                                     ex + (size_t)omp_get_thread_num() * (size_t)V);
                 out->tokens[i][out->len[i]] = t;
                 out->logp[i][out->len[i]] = lp;
                 out->len[i]++;
@@ -218,7 +220,7 @@ int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uin
         }
     }
     kv_free(&kv);
-    free(logits); free(idx); free(slot); free(nn_); free(toks); free(rng);
+    free(logits); free(idx); free(ex); free(slot); free(nn_); free(toks); free(rng);
     if (rc) samples_free(out);
     return rc;
 }

@@ -28,9 +28,10 @@ typedef struct {
 } Samples;
 
 // Picks the next token from logits[V] (modified in place: scaled by 1/T); u is a uniform draw in
-// [0,1). Returns the token; *logp gets its log-probability under softmax(logits/T).
+// [0,1). Returns the token; *logp gets its log-probability under softmax(logits/T). Scratch:
+// idx_scratch V ints, exp_scratch V doubles (each exp(logit − max) is computed once).
 int sample_token(float *logits, int V, const SampleConfig *sc, double u, float *logp,
-                 int *idx_scratch);
+                 int *idx_scratch, double *exp_scratch);
 
 // Samples continuations for n prompts (prompt i: plen[i] tokens). sample_id[i] keys the random
 // stream of sample i (its global index, so batch layout never changes the sampled tokens; their

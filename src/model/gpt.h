@@ -93,6 +93,9 @@ typedef struct {
     GPTActs a;
     size_t cap_N, cap_att, cap_B;
     int has_forward;     // a training forward is stored and may be backpropagated
+    int head_kept;       // the LM head's logits for head_target / head_inv_temp are in head_scratch
+    int *head_target;    // [cap_N]
+    float head_inv_temp;
 } GPT;
 
 // ---- config and tensor table ---------------------------------------------------------------

@@ -22,6 +22,7 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att) {
         m->cap_N = N;
         m->pos = xrealloc(m->pos, N * sizeof(int));
         m->tok = xrealloc(m->tok, N * sizeof(int));
+        m->head_target = xrealloc(m->head_target, N * sizeof(int));
         struct { float **buf; size_t width; } per_layer[] = {
             {&a->ln1, C}, {&a->qkv, 3 * C}, {&a->atty, C}, {&a->res2, C}, {&a->ln2, C},
             {&a->fch, 4 * C}, {&a->fch_gelu, 4 * C}, {&a->res3, C}, {&a->ln1_mean, 1},
@@ -84,6 +85,7 @@ int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e) {
         ao += (size_t)c->n_head * (size_t)len[b] * (size_t)len[b];
     }
     memcpy(m->tok, tokens, N * sizeof(int));
+    m->head_kept = 0;
 
     size_t C = (size_t)c->n_embd, NH = (size_t)c->n_head;
     GPTActs *a = &m->a;
@@ -116,9 +118,16 @@ int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e) {
     return 0;
 }
 
+// A training model remembers when the head's logits stayed in its scratch (all active positions
+// in one chunk), with the targets and temperature they were for, so that the backward reuses them.
 void gpt_lm_logprobs(GPT *m, const int *target, float inv_temp, float *logp, float *ent) {
-    lmhead_forward(logp, ent, m->a.lnf, m->w.wte, target, inv_temp, m->N, (size_t)m->cfg.n_embd,
-                   (size_t)m->cfg.vocab_size, m->a.head_scratch);
+    int kept = lmhead_forward(logp, ent, m->a.lnf, m->w.wte, target, inv_temp, m->N,
+                              (size_t)m->cfg.n_embd, (size_t)m->cfg.vocab_size, m->a.head_scratch);
+    m->head_kept = kept && m->trainable;
+    if (m->head_kept) {
+        memcpy(m->head_target, target, m->N * sizeof(int));
+        m->head_inv_temp = inv_temp;
+    }
 }
 
 void gpt_values(GPT *m, float *val) {
@@ -140,9 +149,13 @@ void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
     GPTWeights *g = &m->g;
 
     memset(a->dlnf, 0, N * C * sizeof(float));
-    if (dlogp || dent)
+    if (dlogp || dent) {
+        int kept = m->head_kept && inv_temp == m->head_inv_temp &&
+                   !memcmp(target, m->head_target, N * sizeof(int));
         lmhead_backward(a->dlnf, g->wte, dlogp, dent, a->lnf, m->w.wte, target, inv_temp, N, C,
-                        (size_t)c->vocab_size, a->head_scratch);
+                        (size_t)c->vocab_size, a->head_scratch, kept);
+    }
+    m->head_kept = 0;  // the backward overwrote the scratch
     if (dval) {
         if (!m->w.scorew) die("gpt_backward: value gradient given, but the model has no scalar head");
         scalarhead_backward(a->dlnf, g->scorew, dval, a->lnf, m->w.scorew, N, C);

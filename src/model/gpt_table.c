@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "model/gpt.h"
+#include "nn/nn.h"
 #include "util/rng.h"
 
 typedef enum { D_1, D_C, D_3C, D_4C, D_V, D_P } Dim;
@@ -173,7 +174,7 @@ static void free_acts(GPT *m) {
 void gpt_free(GPT *m) {
     if (!m) return;
     free_acts(m);
-    free(m->len); free(m->pos); free(m->tok); free(m->off); free(m->att_off);
+    free(m->len); free(m->pos); free(m->tok); free(m->head_target); free(m->off); free(m->att_off);
     free(m->params); free(m->grads); free(m->adam_m); free(m->adam_v);
     free(m->w.h); free(m->g.h); free(m->tensors);
     free(m);
@@ -209,6 +210,6 @@ size_t gpt_memory_estimate(const GPTConfig *c, int trainable, size_t tokens, siz
     size_t per_layer = tokens * (16 * C + 4) + att;
     size_t floats = P * (trainable ? 4 : 1) + L * per_layer + tokens * (3 * C + 2);
     if (trainable) floats += tokens * 14 * C;  // backward scratch: dres dln dqkv datty dfch dfch_gelu dlnf
-    floats += 64 * V + 128 * C;               // LM head chunk scratch (lmhead_scratch_floats)
+    floats += lmhead_scratch_floats(C, V);    // LM head chunk scratch
     return floats * sizeof(float);
 }

@@ -3,6 +3,7 @@
 // vectorisable dot products over hs; decode (n_new = 1) is memory-bound on the cache reads.
 #include "nn/nn.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -44,27 +45,17 @@ void attention_forward_cached(float *out, const float *q, size_t q_stride, const
             const float *kb = kcache + (size_t)b * cache_stride + (size_t)h * hs;
             const float *vb = vcache + (size_t)b * cache_stride + (size_t)h * hs;
             float *o = out + (q_off[b] + (size_t)i) * C + (size_t)h * hs;
+            // w[t] = scale · K[t,:]·q for t < T (K rows of this head at stride C)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)T, (int)hs, scale, kb, (int)C, qv, 1, 0.0f, w, 1);
             float mx = -INFINITY;
-            for (size_t t = 0; t < T; t++) {
-                const float *kv = kb + t * C;
-                float s = 0.0f;
-                for (size_t d = 0; d < hs; d++) s += qv[d] * kv[d];
-                s *= scale;
-                w[t] = s;
-                mx = s > mx ? s : mx;
-            }
+            for (size_t t = 0; t < T; t++) mx = w[t] > mx ? w[t] : mx;
             float sum = 0.0f;
             for (size_t t = 0; t < T; t++) {
                 w[t] = expf(w[t] - mx);
                 sum += w[t];
             }
-            float inv = 1.0f / sum;
-            for (size_t d = 0; d < hs; d++) o[d] = 0.0f;
-            for (size_t t = 0; t < T; t++) {
-                const float *vv = vb + t * C;
-                float pt = w[t] * inv;
-                for (size_t d = 0; d < hs; d++) o[d] += pt * vv[d];
-            }
+            // o = (1/sum) · Vᵀ·w
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)T, (int)hs, 1.0f / sum, vb, (int)C, w, 1, 0.0f, o, 1);
         }
     }
     free(first);

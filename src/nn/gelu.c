@@ -1,30 +1,69 @@
-// nn/gelu.c — GELU, tanh approximation ("gelu_new"): forward and analytic backward.
+// nn/gelu.c — GELU, tanh approximation ("gelu_new"): forward and analytic backward, written with
+// the logistic function (0.5·(1 + tanh(u)) = σ(2u)) so that the loops vectorise: the compiler
+// calls glibc's vector expf (libmvec) for 16 (AVX-512) or 8 (AVX2) lanes at a time.
 #include "nn/nn.h"
 
-#include <math.h>
+#include <string.h>
+
+#include "nn/vecmath.h"
 
 #define GELU_K 0.7978845608028654f  // √(2/π)
 #define GELU_A 0.044715f
 
-// out[n] = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-void gelu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
+// Every element goes through the same 16-wide vector code (the last partial block padded), so the
+// bits do not depend on how the threads split the array.
+#define GELU_BLOCK 16
+
+// out[n] = 0.5·x·(1 + tanh(u)) = x·σ(2u),  u = √(2/π)·(x + 0.044715·x³)   (out may be inp)
+static void gelu_forward_block(float *out, const float *inp) {
+#pragma omp simd
+    for (int j = 0; j < GELU_BLOCK; j++) {
+        float x = inp[j];
         float u = GELU_K * (x + GELU_A * x * x * x);
-        out[i] = 0.5f * x * (1.0f + tanhf(u));
+        out[j] = x / (1.0f + expf(-2.0f * u));
+    }
+}
+
+void gelu_forward(float *out, const float *inp, size_t n) {
+    size_t nb = n / GELU_BLOCK, r = n % GELU_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (size_t b = 0; b < nb; b++) gelu_forward_block(out + b * GELU_BLOCK, inp + b * GELU_BLOCK);
+    if (r) {
+        float x[GELU_BLOCK] = {0}, y[GELU_BLOCK];
+        memcpy(x, inp + nb * GELU_BLOCK, r * sizeof(float));
+        gelu_forward_block(y, x);
+        memcpy(out + nb * GELU_BLOCK, y, r * sizeof(float));
     }
 }
 
 // dinp[n] += dout · d/dx gelu(x)
-//   = dout · (0.5·(1 + t) + 0.5·x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²)),  t = tanh(u)
-void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
+//   = dout · (0.5·(1 + t) + 0.5·x·(1 − t²)·du),  t = tanh(u), du = √(2/π)·(1 + 3·0.044715·x²)
+//   = dout · (s + 2·x·s·(1 − s)·du),  s = σ(2u)
+static void gelu_backward_block(float *dinp, const float *inp, const float *dout) {
+#pragma omp simd
+    for (int j = 0; j < GELU_BLOCK; j++) {
+        float x = inp[j];
         float u = GELU_K * (x + GELU_A * x * x * x);
-        float t = tanhf(u);
+        float s = 1.0f / (1.0f + expf(-2.0f * u));
         float du = GELU_K * (1.0f + 3.0f * GELU_A * x * x);
-        dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+        dinp[j] += dout[j] * (s + 2.0f * x * s * (1.0f - s) * du);
+    }
+}
+
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+    size_t nb = n / GELU_BLOCK, r = n % GELU_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (size_t b = 0; b < nb; b++) {
+        size_t o = b * GELU_BLOCK;
+        gelu_backward_block(dinp + o, inp + o, dout + o);
+    }
+    if (r) {
+        size_t o = nb * GELU_BLOCK;
+        float d[GELU_BLOCK] = {0}, x[GELU_BLOCK] = {0}, g[GELU_BLOCK] = {0};
+        memcpy(d, dinp + o, r * sizeof(float));
+        memcpy(x, inp + o, r * sizeof(float));
+        memcpy(g, dout + o, r * sizeof(float));
+        gelu_backward_block(d, x, g);
+        memcpy(dinp + o, d, r * sizeof(float));
     }
 }

@@ -1,13 +1,16 @@
 // nn/lmhead.c — the fused language-model head tied to wte[V,C]: per active position the logprob
 // of its target and the entropy, and their backward, over chunks of active rows (never N×V).
-// Also the plain logits for generation.
+// When every active row fits in one chunk, the forward leaves that chunk's logits in the scratch
+// and the backward reuses them instead of recomputing the product. Also the plain logits for
+// generation.
 #include "nn/nn.h"
 
 #include <cblas.h>
-#include <math.h>
 #include <string.h>
 
-#define LMH_CHUNK 64  // active rows per chunk
+#include "nn/vecmath.h"
+
+#define LMH_CHUNK 256  // active rows per chunk (the weight matrix is streamed once per chunk)
 
 // scratch layout: z[CHUNK·V] logits | xb[CHUNK·C] gathered inputs | dxb[CHUNK·C] chunk dx
 size_t lmhead_scratch_floats(size_t C, size_t V) {
@@ -35,12 +38,14 @@ static void chunk_logits(float *z, const float *xb, const float *wte, float inv_
                 wte, (int)C, 0.0f, z, (int)V);
 }
 
-// Softmax statistics of one logit row z[V]: max, log Σ exp(z − max), and E_p[z − max].
+// Softmax statistics of one logit row z[V]: max, log Σ exp(z − max), and E_p[z − max] (the sums in
+// double, vectorised: lane partial sums added in a fixed order).
 static void row_stats(const float *z, size_t V, float *mx_out, double *logs_out,
                       double *ez_out) {
     float mx = z[0];
     for (size_t v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
     double s = 0.0, sz = 0.0;
+#pragma omp simd reduction(+ : s, sz)
     for (size_t v = 0; v < V; v++) {
         float d = z[v] - mx;
         double e = exp((double)d);
@@ -53,7 +58,8 @@ static void row_stats(const float *z, size_t V, float *mx_out, double *logs_out,
 }
 
 // x[N,C], wte[V,C], target[N] → logp[N], ent[N] (ent may be NULL); inactive positions get 0.
-void lmhead_forward(float *logp, float *ent, const float *x, const float *wte, const int *target,
+// Returns 1 when all active rows made one chunk (its logits and inputs stay in the scratch).
+int lmhead_forward(float *logp, float *ent, const float *x, const float *wte, const int *target,
                     float inv_temp, size_t N, size_t C, size_t V, float *scratch) {
     float *z = scratch, *xb = scratch + (size_t)LMH_CHUNK * V;
     size_t idx[LMH_CHUNK];
@@ -63,9 +69,11 @@ void lmhead_forward(float *logp, float *ent, const float *x, const float *wte, c
             if (ent) ent[n] = 0.0f;
         }
     size_t pos = 0;
+    int chunks = 0;
     for (;;) {
         int m = gather_chunk(&pos, idx, xb, x, target, N, C);
         if (m == 0) break;
+        chunks++;
         chunk_logits(z, xb, wte, inv_temp, m, C, V);
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < m; r++) {
@@ -78,14 +86,16 @@ void lmhead_forward(float *logp, float *ent, const float *x, const float *wte, c
             if (ent) ent[n] = (float)(logs - ez);
         }
     }
+    return chunks == 1;
 }
 
 // dx[N,C] += ..., dwte[V,C] += ... given dlogp[N] and dent[N] (may be NULL) at active positions.
-// Per chunk: recompute z, then dz_v = inv_temp·(dlogp·(1[v=t] − p_v) − dent·p_v·(z_v − E_p[z]));
+// Per chunk: recompute z (or, with `kept`, take the one chunk's z the forward left), then
+// dz_v = inv_temp·(dlogp·(1[v=t] − p_v) − dent·p_v·(z_v − E_p[z]));
 // dx rows += dz·wte; dwte += dzᵀ·xb (chunks in order: deterministic).
 void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *dent,
                      const float *x, const float *wte, const int *target, float inv_temp,
-                     size_t N, size_t C, size_t V, float *scratch) {
+                     size_t N, size_t C, size_t V, float *scratch, int kept) {
     if (!dx && !dwte) return;
     float *z = scratch, *xb = scratch + (size_t)LMH_CHUNK * V, *dxb = xb + (size_t)LMH_CHUNK * C;
     size_t idx[LMH_CHUNK];
@@ -93,7 +103,8 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
     for (;;) {
         int m = gather_chunk(&pos, idx, xb, x, target, N, C);
         if (m == 0) break;
-        chunk_logits(z, xb, wte, inv_temp, m, C, V);
+        if (!kept) chunk_logits(z, xb, wte, inv_temp, m, C, V);
+        kept = 0;  // only ever the first (and only) chunk
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < m; r++) {
             float *zr = z + (size_t)r * V;
@@ -103,6 +114,7 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
             size_t n = idx[r];
             float gl = dlogp ? dlogp[n] : 0.0f, ge = dent ? dent[n] : 0.0f;
             float lse = (float)logs, ezf = (float)ez;
+#pragma omp simd
             for (size_t v = 0; v < V; v++) {
                 float d = zr[v] - mx;
                 float p = expf(d - lse);

@@ -16,8 +16,8 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
         return;
     }
     float beta = 0.0f;
-    if (bias) {
-#pragma omp parallel for schedule(static)
+    if (bias) {  // (a parallel region only where the copy is worth it: not for decoding's few rows)
+#pragma omp parallel for schedule(static) if (N * OC >= 262144)
         for (size_t n = 0; n < N; n++) memcpy(out + n * OC, bias, OC * sizeof(float));
         beta = 1.0f;
     }

@@ -74,15 +74,18 @@ void attention_forward_cached(float *out, const float *q, size_t q_stride, const
 // For every position n with target[n] >= 0: z = (x[n]·wteᵀ)·inv_temp ∈ R^V,
 //   logp[n] = z[target[n]] − logsumexp(z),  ent[n] = −Σ_v p_v log p_v  (p = softmax z).
 // Positions with target[n] < 0 get logp = ent = 0 and cost nothing. Works on chunks of active
-// rows (never a full N×V buffer): scratch holds lmhead_scratch_floats(C, V) floats.
+// rows (never a full N×V buffer): scratch holds lmhead_scratch_floats(C, V) floats. The forward
+// returns 1 when all active rows fit in one chunk: their logits then stay in the scratch.
 size_t lmhead_scratch_floats(size_t C, size_t V);
-void lmhead_forward(float *logp, float *ent, const float *x, const float *wte, const int *target,
+int lmhead_forward(float *logp, float *ent, const float *x, const float *wte, const int *target,
                     float inv_temp, size_t N, size_t C, size_t V, float *scratch);
 // Given dlogp[n] and dent[n] (either may be NULL) at active positions: recomputes the chunk's logits,
-// dx[N,C] += ..., dwte[V,C] += ...  (dx or dwte may be NULL).
+// dx[N,C] += ..., dwte[V,C] += ...  (dx or dwte may be NULL). kept = 1 says the scratch still holds
+// what lmhead_forward left for these same x, wte, target and inv_temp (it returned 1): the logits
+// are taken from there, with the same bits a recomputation would give.
 void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *dent,
                      const float *x, const float *wte, const int *target, float inv_temp,
-                     size_t N, size_t C, size_t V, float *scratch);
+                     size_t N, size_t C, size_t V, float *scratch, int kept);
 // Plain logits for generation: logits[N,V] = x[N,C]·wteᵀ (no temperature).
 void lmhead_logits(float *logits, const float *x, const float *wte, size_t N, size_t C, size_t V);
 
