@@ -90,13 +90,17 @@ float dp_step(GPT *m, const AdamWConfig *oc, double count) {
 #pragma omp parallel for schedule(static)
         for (size_t i = lo; i < hi; i++) g[i] *= s;
     }
-    size_t nb = (n + NB - 1) / NB;
-    double *sq = xcalloc(nb ? nb : 1, sizeof(double));
-    block_squares(m->grads, n, lo, hi, sq);
-    if (part) dist_allreduce_sum_double(sq, nb);  // each block from its one owner: exact
     double total = 0;
-    for (size_t b = 0; b < nb; b++) total += sq[b];
-    free(sq);
+    if (part) {  // ZeRO-1: per-block sums, each block from its one owner (exact), in block order
+        size_t nb = (n + NB - 1) / NB;
+        double *sq = xcalloc(nb ? nb : 1, sizeof(double));
+        block_squares(m->grads, n, lo, hi, sq);
+        dist_allreduce_sum_double(sq, nb);
+        for (size_t b = 0; b < nb; b++) total += sq[b];
+        free(sq);
+    } else {  // every rank holds the whole gradient: the model's own norm (gpt_adamw_step's bits)
+        total = sum_squares(m->grads, n);
+    }
     float norm = (float)sqrt(total);
     float scale = 1.0f;
     if (oc->grad_clip > 0 && norm > oc->grad_clip) scale = oc->grad_clip / norm;

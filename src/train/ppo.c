@@ -336,9 +336,18 @@ static int score_rollout(Ppo *P, const Rollout *R, const int *perm0, Buffers *bf
                 put(&pk, tmp, bf->val);
                 *tokens += (double)pk.N;
             }
-            if ((rc = reward_score_rows(&P->rs, R, rows, n, &P->train, tmp, e))) break;
-            for (int i = 0; i < n; i++) bf->raw[rows[i]] = tmp[i];
         }
+    // reward scores in chunks of `minibatch` rows in rollout order (the packs of one process),
+    // whole chunks dealt out to the ranks
+    size_t r0, rn;
+    dist_shard_chunks((size_t)R->B, (size_t)P->o.minibatch, &r0, &rn);
+    for (size_t b0 = r0; b0 < r0 + rn && !rc; b0 += (size_t)P->o.minibatch) {
+        int n = (int)min_sz((size_t)P->o.minibatch, r0 + rn - b0);
+        for (int i = 0; i < n; i++) rows[i] = (int)b0 + i;
+        tmp = xrealloc(tmp, ((size_t)n + 1) * sizeof(double));
+        if ((rc = reward_score_rows(&P->rs, R, rows, n, &P->train, tmp, e))) break;
+        for (int i = 0; i < n; i++) bf->raw[b0 + (size_t)i] = tmp[i];
+    }
     free(rows); free(tmp); free(tmp2);
     rollout_pack_free(&pk);
     if (rc) return rc;
