@@ -1,7 +1,7 @@
 // tests/test_dp_optim.c — the data-parallel optimizer step on one process: gradient
 // accumulation is the left fold ((g₀ + g₁) + g₂) of gradients each computed from zero; dp_step
 // scales by 1/count and, without clipping, gives the bits of the model's own gpt_adamw_step; its
-// block-wise norm matches a double reference and clips; ZeRO-1 on one process changes nothing;
+// norm matches a double reference and clips; ZeRO-1 on one process changes nothing;
 // dist_shard_chunks / dist_micro_rows on one process.
 #include <math.h>
 #include <stdlib.h>

@@ -6,8 +6,9 @@
 // of one process × P·A micro-batches when A = 1 (docs/distributed.md):
 //   - micro-batch gradients are each computed from zero and added left to right;
 //   - the sum over processes is a left fold in rank order (dist/dist.h);
-//   - the norm is Σ over fixed blocks of NB parameters (each summed in order, in double), added in
-//     block order — the same bits whether the blocks live on one process or are sharded.
+//   - plain data parallelism: every rank holds the whole reduced gradient and takes its norm as one
+//     process does (sum_squares, gpt_adamw_step's bits); ZeRO-1: Σ over fixed blocks of NB
+//     parameters (each summed in order, in double, by its one owner), added in block order.
 // ZeRO-1 (`--zero 1`): rank r keeps the AdamW moments of its shard only (blocks dist_shard'ed
 // over the ranks; the rest of the moment buffers is released) and updates only those parameters;
 // an all-gather then gives every rank the whole updated model. Checkpoints gather the moments on
