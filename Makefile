@@ -5,6 +5,9 @@
 # its WebDriver for the labelling app's browser test) and sets up the cached .venv/
 # (scripts/setup-venv.sh: Debian's python3-torch + transformers for the cross-check against
 # Hugging Face, tests/cli_hf_crosscheck.sh; selenium for tests/cli_label_browser.sh).
+# Processes: when mpicc is found (Debian openmpi-bin + libopenmpi-dev), src/dist/dist_mpi.c is
+# built with mpicc's own compile and link flags (`mpicc --showme:*`) and the binary runs under
+# mpirun; otherwise (or with RLHF_NO_MPI=1) src/dist/dist_single.c, and nothing links MPI.
 
 CC      ?= gcc
 BLASINC := /usr/include/x86_64-linux-gnu/openblas-openmp
@@ -15,7 +18,16 @@ LDLIBS  := -L$(BLASLIB) -Wl,-rpath,$(BLASLIB) -lopenblas -ljansson -lutf8proc -l
 TEST_PKGS := chromium chromium-driver
 SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-LIB_SRC  := $(sort $(shell find src bench -name '*.c' ! -path 'src/cli/main.c'))
+MPICC := $(if $(RLHF_NO_MPI),,$(shell command -v mpicc 2>/dev/null))
+ifneq ($(MPICC),)
+  DIST_SKIP := src/dist/dist_single.c
+  CFLAGS_BASE += $(shell $(MPICC) --showme:compile)
+  LDLIBS += $(shell $(MPICC) --showme:link)
+else
+  DIST_SKIP := src/dist/dist_mpi.c
+endif
+
+LIB_SRC  := $(sort $(filter-out $(DIST_SKIP),$(shell find src bench -name '*.c' ! -path 'src/cli/main.c')))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_SUPPORT := $(sort $(wildcard tests/support/*.c))
 
@@ -70,8 +82,13 @@ valgrind:
 	@$(MAKE) -s -j$$(nproc) --no-print-directory $(VG_TESTS)
 	@RLHF_VALGRIND=1 OPENBLAS_CORETYPE=Haswell OMP_NUM_THREADS=1 tests/run.sh build-vg
 
+# data parallelism: one process × 2 threads, then (MPI build) 2 processes × 1 thread
 bench: all
 	@build/rlhf bench
+	@OMP_NUM_THREADS=2 build/rlhf bench --only dist
+	@if ldd build/rlhf | grep -q libmpi && command -v mpirun >/dev/null; then \
+	  mpirun $$([ "$$(id -u)" = 0 ] && echo --allow-run-as-root) -np 2 -x OMP_NUM_THREADS=1 \
+	    build/rlhf bench --only dist; fi
 
 demo: all
 	@build/rlhf demo

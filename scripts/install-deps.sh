@@ -4,7 +4,7 @@
 # Usage: scripts/install-deps.sh [EXTRA_PACKAGE ...]
 set -euo pipefail
 PKGS=(gcc make libopenblas-openmp-dev libjansson-dev libutf8proc-dev libmicrohttpd-dev
-      libsqlite3-dev libssl-dev "$@")  # extra packages may be named
+      libsqlite3-dev libssl-dev libopenmpi-dev openmpi-bin "$@")  # extra packages may be named
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -4,13 +4,17 @@
 
 #include "bench.h"
 #include "cli/commands.h"
+#include "train/dp_optim.h"
 #include "util/flags.h"
 
 int cmd_bench(int argc, char **argv) {
     const char *only = NULL;
-    int steps = 5;
+    const char *dist_model = "gpt2-124M";
+    int steps = 5, zero = 0;
     Flag flags[] = {
-        {"only", 0, FLAG_STRING, &only, "run one benchmark: train_step, generate, membw, tokenize or ppo", 0, 0},
+        {"only", 0, FLAG_STRING, &only, "run one benchmark: train_step, generate, membw, tokenize, ppo, or dist (data parallelism: run it alone and under mpirun; not part of the default set)", 0, 0},
+        {"dist-model", 0, FLAG_STRING, &dist_model, "--only dist: gpt2-124M or tiny", 0, 0},
+        DIST_ZERO_FLAG(zero),
         {"repeat", 0, FLAG_INT, &steps, "timed repetitions per measurement (median reported)", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
@@ -19,6 +23,16 @@ int cmd_bench(int argc, char **argv) {
                 "ppo also runs a ~1M-parameter model.",
                 flags, nf, argc, argv, NULL, 0, NULL);
     if (steps < 1) { fprintf(stderr, "rlhf bench: --repeat must be ≥ 1\n"); return 2; }
+    if (only && !strcmp(only, "dist")) {
+        if (strcmp(dist_model, "gpt2-124M") && strcmp(dist_model, "tiny")) {
+            fprintf(stderr, "rlhf bench: --dist-model: expected gpt2-124M or tiny, got \"%s\"\n", dist_model);
+            return 2;
+        }
+        Err e;
+        if (dp_set_zero(zero, &e)) { fprintf(stderr, "rlhf bench: %s\n", e.msg); return 2; }
+        bench_dist(dist_model, steps);
+        return 0;
+    }
     int any = 0;
     // training first, so its peak resident memory is not the membw buffer's
     if (!only || !strcmp(only, "train_step")) { bench_train_step(4, 64, steps); bench_train_step(8, 256, steps); any = 1; }

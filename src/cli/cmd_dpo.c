@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "train/dpo.h"
+#include "train/dp_optim.h"
 #include "util/flags.h"
 
 int cmd_dpo(int argc, char **argv) {
@@ -11,6 +12,7 @@ int cmd_dpo(int argc, char **argv) {
     dpo_defaults(&o);
     long seed = (long)o.seed;
     const char *policy = NULL;
+    int zero = 0;
     Flag flags[] = {
         {"model", 0, FLAG_STRING, &o.model, "the SFT model folder (with its tokenizer): the policy starts from it and the frozen reference is a copy", 1, 0},
         {"data", 0, FLAG_STRING, &o.data, "comparisons JSONL: {prompt?, chosen, rejected} or {prompt, responses, ranking} (rankings train on their pairs)", 1, 0},
@@ -43,6 +45,7 @@ int cmd_dpo(int argc, char **argv) {
         {"seed", 0, FLAG_LONG, &seed, "random seed (example order, validation split)", 0, 0},
         {"resume", 0, FLAG_BOOL, &o.resume, "continue the run in --out from its newest checkpoint", 0, 0},
         {"memory", 0, FLAG_BOOL, &o.memory_only, "print the memory estimate (policy + reference) as JSON and exit (needs only --model)", 0, 0},
+        DIST_ZERO_FLAG(zero),
         {"quiet", 'q', FLAG_BOOL, &o.quiet, "no progress line", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
@@ -62,6 +65,7 @@ int cmd_dpo(int argc, char **argv) {
     o.seed = (uint64_t)seed;
     if (o.resume && !flag_seen(flags, nf, "steps")) o.steps = 0;
     Err e;
+    if (dp_set_zero(zero, &e)) { fprintf(stderr, "rlhf: error: %s\n", e.msg); return 2; }
     if (dpo_run(&o, &e)) {
         fprintf(stderr, "rlhf dpo: error: %s\n", e.msg);
         return 1;

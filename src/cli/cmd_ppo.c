@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "train/ppo.h"
+#include "train/dp_optim.h"
 #include "util/flags.h"
 
 static int run_rl(const char *cmd, const char *advantage, int argc, char **argv) {
@@ -12,6 +13,7 @@ static int run_rl(const char *cmd, const char *advantage, int argc, char **argv)
     ppo_defaults(&o);
     o.advantage = advantage;
     long seed = (long)o.seed;
+    int zero = 0;
     Flag flags[] = {
         {"policy", 0, FLAG_STRING, &o.policy, "the SFT model folder (with its tokenizer): the policy starts from it; the frozen reference is a copy", 1, 0},
         {"prompts", 0, FLAG_STRING, &o.prompts, "prompt JSONL: {\"prompt\", \"answer\"?}, {\"messages\"} or any record with a prompt", 1, 0},
@@ -27,6 +29,7 @@ static int run_rl(const char *cmd, const char *advantage, int argc, char **argv)
         {"rollouts", 0, FLAG_INT, &o.rollouts, "responses sampled per iteration (prompts × --group)", 0, 0},
         {"group", 0, FLAG_INT, &o.group, "responses per prompt (0: 1 for gae/reinforce, 4 for grpo/dr-grpo/rloo/reinforce-baseline)", 0, 0},
         {"minibatch", 0, FLAG_INT, &o.minibatch, "responses per minibatch = per optimizer step (a multiple of --group)", 0, 0},
+        {"grad-accum", 0, FLAG_INT, &o.grad_accum, "micro-batches per minibatch on each process (whole groups each): same update, less activation memory", 0, 0},
         {"epochs", 0, FLAG_INT, &o.epochs, "passes over each rollout batch", 0, 0},
         {"max-new", 0, FLAG_INT, &o.max_new, "response tokens at most (a response without EOS by then is penalised, --noeos)", 0, 0},
         {"max-prompt", 0, FLAG_INT, &o.max_prompt, "prompt tokens kept, cut from the left (0: context − --max-new)", 0, 0},
@@ -67,6 +70,7 @@ static int run_rl(const char *cmd, const char *advantage, int argc, char **argv)
         {"skip-bad", 0, FLAG_BOOL, &o.skip_bad, "count and skip malformed prompt records instead of stopping", 0, 0},
         {"seed", 0, FLAG_LONG, &seed, "random seed (prompt order, sampling, minibatches, validation split)", 0, 0},
         {"resume", 0, FLAG_BOOL, &o.resume, "continue the run in --out from its newest checkpoint", 0, 0},
+        DIST_ZERO_FLAG(zero),
         {"quiet", 'q', FLAG_BOOL, &o.quiet, "no progress line", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
@@ -91,6 +95,7 @@ static int run_rl(const char *cmd, const char *advantage, int argc, char **argv)
         return 2;
     }
     Err e;
+    if (dp_set_zero(zero, &e)) { fprintf(stderr, "rlhf: error: %s\n", e.msg); return 2; }
     if (ppo_run(&o, &e)) {
         fprintf(stderr, "rlhf %s: error: %s\n", cmd, e.msg);
         return 1;

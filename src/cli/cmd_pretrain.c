@@ -4,12 +4,14 @@
 
 #include "cli/commands.h"
 #include "train/pretrain.h"
+#include "train/dp_optim.h"
 #include "util/flags.h"
 
 int cmd_pretrain(int argc, char **argv) {
     PretrainOptions o;
     pretrain_defaults(&o);
     long seed = (long)o.seed;
+    int zero = 0;
     Flag flags[] = {
         {"data", 0, FLAG_STRING, &o.data, "training text: .txt (one document) or .jsonl of {\"text\": ...}", 1, 0},
         {"out", 0, FLAG_STRING, &o.out, "run folder (config.json, metrics.jsonl, checkpoints/, final/)", 1, 0},
@@ -39,6 +41,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"seed", 0, FLAG_LONG, &seed, "random seed (init and batch order)", 0, 0},
         {"resume", 0, FLAG_BOOL, &o.resume, "continue the run in --out from its newest checkpoint", 0, 0},
         {"memory", 0, FLAG_BOOL, &o.memory_only, "print the memory estimate as JSON and exit", 0, 0},
+        DIST_ZERO_FLAG(zero),
         {"quiet", 'q', FLAG_BOOL, &o.quiet, "no progress line", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
@@ -53,6 +56,7 @@ int cmd_pretrain(int argc, char **argv) {
     o.seed = (uint64_t)seed;
     if (o.resume && !flag_seen(flags, nf, "steps")) o.steps = 0;  // keep the run's own
     Err e;
+    if (dp_set_zero(zero, &e)) { fprintf(stderr, "rlhf: error: %s\n", e.msg); return 2; }
     if (pretrain_run(&o, &e)) {
         fprintf(stderr, "rlhf pretrain: error: %s\n", e.msg);
         return 1;

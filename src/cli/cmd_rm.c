@@ -4,12 +4,14 @@
 
 #include "cli/commands.h"
 #include "train/rm.h"
+#include "train/dp_optim.h"
 #include "util/flags.h"
 
 int cmd_rm(int argc, char **argv) {
     RmOptions o;
     rm_defaults(&o);
     long seed = (long)o.seed;
+    int zero = 0;
     Flag flags[] = {
         {"model", 0, FLAG_STRING, &o.model, "trunk: model folder with its tokenizer (SFT or pretrained; a new scalar head is added)", 1, 0},
         {"data", 0, FLAG_STRING, &o.data, "comparisons JSONL: {prompt?, chosen, rejected, margin?} or {prompt, responses, ranking}", 1, 0},
@@ -41,6 +43,7 @@ int cmd_rm(int argc, char **argv) {
         {"keep-checkpoints", 0, FLAG_LONG, &o.keep_checkpoints, "newest checkpoints kept", 0, 0},
         {"seed", 0, FLAG_LONG, &seed, "random seed (head init, split, batch order)", 0, 0},
         {"resume", 0, FLAG_BOOL, &o.resume, "continue the run in --out from its newest checkpoint", 0, 0},
+        DIST_ZERO_FLAG(zero),
         {"quiet", 'q', FLAG_BOOL, &o.quiet, "no progress line", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
@@ -54,6 +57,7 @@ int cmd_rm(int argc, char **argv) {
     o.seed = (uint64_t)seed;
     if (o.resume && !flag_seen(flags, nf, "steps")) o.steps = 0;
     Err e;
+    if (dp_set_zero(zero, &e)) { fprintf(stderr, "rlhf: error: %s\n", e.msg); return 2; }
     if (rm_run(&o, &e)) {
         fprintf(stderr, "rlhf rm: error: %s\n", e.msg);
         return 1;

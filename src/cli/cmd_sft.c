@@ -4,12 +4,14 @@
 
 #include "cli/commands.h"
 #include "train/sft.h"
+#include "train/dp_optim.h"
 #include "util/flags.h"
 
 int cmd_sft(int argc, char **argv) {
     SftOptions o;
     sft_defaults(&o);
     long seed = (long)o.seed;
+    int zero = 0;
     Flag flags[] = {
         {"model", 0, FLAG_STRING, &o.model, "starting model: a model folder (its tokenizer is used) or an llm.c .bin (with --tokenizer)", 1, 0},
         {"data", 0, FLAG_STRING, &o.data, "JSONL demonstrations: {prompt, completion}, {messages}, {instruction, input, output} or {text} (docs/sft.md)", 1, 0},
@@ -43,6 +45,7 @@ int cmd_sft(int argc, char **argv) {
         {"seed", 0, FLAG_LONG, &seed, "random seed (example order, validation split, sampling)", 0, 0},
         {"resume", 0, FLAG_BOOL, &o.resume, "continue the run in --out from its newest checkpoint", 0, 0},
         {"memory", 0, FLAG_BOOL, &o.memory_only, "print the memory estimate as JSON and exit (needs only --model)", 0, 0},
+        DIST_ZERO_FLAG(zero),
         {"quiet", 'q', FLAG_BOOL, &o.quiet, "no progress line", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
@@ -61,6 +64,7 @@ int cmd_sft(int argc, char **argv) {
     o.seed = (uint64_t)seed;
     if (o.resume && !flag_seen(flags, nf, "steps")) o.steps = 0;  // keep the run's own
     Err e;
+    if (dp_set_zero(zero, &e)) { fprintf(stderr, "rlhf: error: %s\n", e.msg); return 2; }
     if (sft_run(&o, &e)) {
         fprintf(stderr, "rlhf sft: error: %s\n", e.msg);
         return 1;

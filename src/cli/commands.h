@@ -3,6 +3,11 @@
 #ifndef RLHF_CLI_COMMANDS_H
 #define RLHF_CLI_COMMANDS_H
 
+// The --zero flag of every training command (train/dp_optim.h, docs/distributed.md).
+#define DIST_ZERO_FLAG(var)                                                                        \
+    {"zero", 0, FLAG_INT, &(var), "under mpirun: 1 = ZeRO-1, AdamW moments sharded over the "     \
+     "processes (same numbers, 1/N of the optimizer state per process); 0 = off", 0, 0}
+
 int cmd_pretrain(int argc, char **argv);
 int cmd_sft(int argc, char **argv);
 int cmd_sample(int argc, char **argv);

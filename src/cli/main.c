@@ -54,6 +54,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < N_COMMANDS; i++)
         if (!strcmp(argv[1], COMMANDS[i].name)) {
             int rc = COMMANDS[i].run(argc - 1, argv + 1);
+            if (rc != 0 && dist_size() > 1) dist_abort(rc);  // never leave the others waiting
             dist_finalize();
             return rc;
         }

@@ -114,7 +114,11 @@ int dpo_ref_compute(GPT *m, const Dataset *ds, int per_batch, const unsigned cha
     size_t cap = 0, rcap = 0;
     int rc = 0;
     size_t *ex = xmalloc((size_t)per_batch * sizeof(size_t));
-    for (size_t i = 0; i < ds->n && !rc;) {
+    // chunks of per_batch needed examples in dataset order, whole chunks dealt out to the ranks
+    size_t needed = 0, c0, cc, chunk = 0;
+    for (size_t i = 0; i < ds->n; i++) needed += !need || need[i];
+    dist_shard((needed + (size_t)per_batch - 1) / (size_t)per_batch, &c0, &cc);
+    for (size_t i = 0; i < ds->n && !rc; chunk++) {
         // the next per_batch needed examples, in dataset order
         data_batch_clear(&b);
         int nb = 0;
@@ -122,6 +126,7 @@ int dpo_ref_compute(GPT *m, const Dataset *ds, int per_batch, const unsigned cha
         for (; i < ds->n && nb < per_batch; i++)
             if (!need || need[i]) { ex[nb++] = i; data_batch_add(&b, ds, (int)i); rows += (size_t)ds->cmp[i].k; }
         if (nb == 0) break;
+        if (chunk < c0 || chunk >= c0 + cc) continue;  // another rank's
         if (gpt_forward(m, b.B, b.len, b.tokens, e)) { rc = -1; break; }
         if (b.N > cap) { cap = b.N; logp = xrealloc(logp, cap * sizeof(float)); mask = xrealloc(mask, cap * sizeof(float)); }
         if (rows > rcap) { rcap = rows; sum = xrealloc(sum, rcap * sizeof(double)); count = xrealloc(count, rcap * sizeof(double)); }
@@ -136,8 +141,10 @@ int dpo_ref_compute(GPT *m, const Dataset *ds, int per_batch, const unsigned cha
     }
     free(ex); free(logp); free(mask); free(sum); free(count);
     data_batch_free(&b);
-    if (rc) dpo_ref_free(r);
-    return rc;
+    if (rc) { dpo_ref_free(r); return rc; }
+    dist_allreduce_sum_double(r->sum, r->total);  // each entry from its one rank: exact
+    dist_allreduce_sum_double(r->count, r->total);
+    return 0;
 }
 
 void dpo_ref_free(DpoRef *r) {
@@ -236,17 +243,16 @@ static int dpo_cb_loss(void *ctx, GPT *m, LoopMicro *out, Err *e) {
     return 0;
 }
 
-static int per_batch(const DpoOptions *o) {
-    return o->batch / o->grad_accum > 0 ? o->batch / o->grad_accum : 1;
-}
+// A micro-batch's examples on one rank (the reference pass and evaluation use the same packs on
+// any number of ranks).
+static int per_batch(const DpoOptions *o) { return (int)dist_micro_rows(o->batch, o->grad_accum); }
 
 static int dpo_cb_eval(void *ctx, GPT *m, long step, json_t *row, Err *e) {
     (void)step;
     Dpo *d = ctx;
     if (!d->val || d->val->n == 0) return 1;
-    size_t start, count;
-    dist_shard(d->val->n, &start, &count);
-    size_t per = (size_t)per_batch(d->o);
+    size_t per = (size_t)per_batch(d->o), start, count;
+    dist_shard_chunks(d->val->n, per, &start, &count);
     DpoStats st = {0};
     DataBatch b;
     memset(&b, 0, sizeof b);

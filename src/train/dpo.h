@@ -55,7 +55,8 @@ typedef struct {
     double *sum, *count; // [total]
 } DpoRef;
 
-// Forwards the examples of ds with need[i] != 0 (need NULL: all) through m, `per_batch` of them per
+// Forwards the examples of ds with need[i] != 0 (need NULL: all) through m (under mpirun each rank
+// its share of whole chunks, the results summed over the ranks), `per_batch` of them per
 // forward in dataset order (a deterministic computation), and fills *r (the others stay 0). Caller
 // frees with dpo_ref_free.
 int dpo_ref_compute(GPT *m, const Dataset *ds, int per_batch, const unsigned char *need, DpoRef *r, Err *e);

@@ -9,6 +9,7 @@
 #include "dist/dist.h"
 #include "eval/plot.h"
 #include "io/checkpoint.h"
+#include "train/dp_optim.h"
 #include "train/schedule.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -60,25 +61,59 @@ int loop_options_from_json(LoopOptions *o, const json_t *j, const char *ctx, Err
     return 0;
 }
 
+// Rank 0 alone opens (or creates) the folder and reads config.json; the outcome, the error
+// message and the stored config reach every rank, so all fail or go on together.
 int loop_open_run(RunDir *run, const char *out, int resume, json_t **stored, Err *e) {
     if (stored) *stored = NULL;
-    if (run_open(run, out, resume, e)) return -1;
-    if (resume && stored) {
-        *stored = run_read_config(run, e);
-        if (!*stored) { run_close(run); return -1; }
+    int rc = 0;
+    char *text = NULL;
+    if (dist_is_root()) {
+        rc = run_open(run, out, resume, e);
+        if (!rc && resume && stored) {
+            json_t *j = run_read_config(run, e);
+            if (!j) rc = -1;
+            else text = json_dumps(j, JSON_COMPACT);
+            json_decref(j);
+        }
+    } else {
+        memset(run, 0, sizeof *run);  // no files: metrics rows go nowhere
+        run->dir = xstrdup(out);
+        run->metrics_path = path_join(out, "metrics.jsonl");
+    }
+    long len = text ? (long)strlen(text) + 1 : 0;
+    long head[2] = {rc, len};
+    dist_broadcast(head, sizeof head);
+    dist_broadcast(e->msg, sizeof e->msg);
+    if (head[0]) { free(text); run_close(run); return -1; }
+    if (head[1] > 0) {
+        if (!text) text = xmalloc((size_t)head[1]);
+        dist_broadcast(text, (size_t)head[1]);
+        json_error_t je;
+        *stored = json_loads(text, 0, &je);
+        free(text);
+        if (!*stored) { run_close(run); return err_set(e, "%s/config.json: %s", out, je.text); }
+    }
+    if (resume && stored && *stored) {
+        json_int_t procs = 1;
+        const json_t *p = json_object_get(*stored, "processes");
+        if (p && json_is_integer(p)) procs = json_integer_value(p);
+        if (procs != dist_size()) {
+            err_set(e, "%s was trained by %lld process%s and this run has %d: resume it with the "
+                       "same count (mpirun -np %lld), or start a new run from its checkpoint",
+                    out, (long long)procs, procs == 1 ? "" : "es", dist_size(), (long long)procs);
+            json_decref(*stored);
+            *stored = NULL;
+            run_close(run);
+            return -1;
+        }
     }
     return 0;
 }
 
 float loop_optimizer_step(GPT *m, const LoopOptions *o, float lr, double count) {
-    dist_allreduce_sum(m->grads, m->n_params);
-    if (count > 0) {
-        float s = (float)(1.0 / count);
-        for (size_t i = 0; i < m->n_params; i++) m->grads[i] *= s;
-    }
     AdamWConfig oc = {.lr = lr, .beta1 = o->beta1, .beta2 = o->beta2, .eps = o->eps,
                       .weight_decay = o->weight_decay, .grad_clip = o->grad_clip};
-    return gpt_adamw_step(m, &oc);
+    return dp_step(m, &oc, count);
 }
 
 // Restores model, optimizer and stage state from the newest checkpoint; returns its step.
@@ -93,7 +128,7 @@ static long resume_from_checkpoint(TrainLoop *L, Err *e) {
     json_decref(st);
     if (rc) return -1;
     if (run_metrics_resume(L->run, last, e)) return -1;
-    infof("resuming %s from step %ld", L->run->dir, last);
+    if (dist_is_root()) infof("resuming %s from step %ld", L->run->dir, last);
     return last;
 }
 
@@ -150,6 +185,7 @@ static int finish_run(TrainLoop *L, double t_run, Err *e) {
 }
 
 int loop_train(TrainLoop *L, Err *e) {
+    if (!dist_is_root()) L->opt.quiet = 1;  // one progress line: rank 0's
     const LoopOptions *o = &L->opt;
     SchedKind sk;
     if (sched_parse(o->schedule, &sk))
@@ -159,6 +195,8 @@ int loop_train(TrainLoop *L, Err *e) {
     long step0 = 0;
     if (o->resume && (step0 = resume_from_checkpoint(L, e)) < 0) return -1;
     if (L->config && run_write_config(L->run, L->config, e)) return -1;
+    dp_prepare(L->model);
+    DpAccum acc = {0};
 
     LRSchedule sched = {.kind = sk, .lr = o->lr, .warmup = o->warmup, .total = o->steps,
                         .min_lr_frac = o->min_lr_frac};
@@ -174,7 +212,8 @@ int loop_train(TrainLoop *L, Err *e) {
         for (int micro = 0; micro < o->grad_accum; micro++) {
             LoopMicro mb;
             memset(&mb, 0, sizeof mb);
-            if (L->batch(L->ctx, step, micro, e) || L->loss(L->ctx, L->model, &mb, e)) return -1;
+            if (L->batch(L->ctx, step, micro, e) || L->loss(L->ctx, L->model, &mb, e)) { dp_accum_free(&acc); return -1; }
+            dp_accum_micro(&acc, L->model, micro, o->grad_accum);
             sums[0] += mb.loss_sum;
             sums[1] += mb.count;
             sums[2] += mb.tokens;
@@ -187,8 +226,10 @@ int loop_train(TrainLoop *L, Err *e) {
         float gnorm = loop_optimizer_step(L->model, o, lr, count);
         double dt = now_s() - t0;
         long s1 = step + 1;
-        if (!isfinite(loss))
+        if (!isfinite(loss)) {
+            dp_accum_free(&acc);
             return err_set(e, "step %ld: loss is %f — training diverged (try a lower --lr)", s1, loss);
+        }
         if (dist_is_root()) {
             json_t *row = json_object();
             json_object_set_new(row, "step", json_integer(s1));
@@ -202,13 +243,17 @@ int loop_train(TrainLoop *L, Err *e) {
             run_metric(L->run, row);
         }
         if (L->eval && ((o->eval_every > 0 && s1 % o->eval_every == 0) || s1 == o->steps))
-            if (evaluate(L, &prog, s1, loss, e)) return -1;
-        if (dist_is_root() && ((o->ckpt_every > 0 && s1 % o->ckpt_every == 0) || s1 == o->steps))
-            if (save_checkpoint(L, s1, e)) return -1;
+            if (evaluate(L, &prog, s1, loss, e)) { dp_accum_free(&acc); return -1; }
+        if ((o->ckpt_every > 0 && s1 % o->ckpt_every == 0) || s1 == o->steps) {
+            dp_gather_state(L->model);  // ZeRO-1: the moments on rank 0 for the write
+            if (dist_is_root() && save_checkpoint(L, s1, e)) { dp_accum_free(&acc); return -1; }
+            dp_prepare(L->model);
+        }
         char extra[64];
         snprintf(extra, sizeof extra, "loss %.4f", loss);
         if (!o->quiet) progress_update(&prog, s1, extra);
     }
+    dp_accum_free(&acc);
     if (!o->quiet) progress_end(&prog, NULL);
     return finish_run(L, t_run, e);
 }

@@ -11,6 +11,7 @@
 #include "dist/dist.h"
 #include "eval/plot.h"
 #include "io/checkpoint.h"
+#include "train/dp_optim.h"
 #include "train/loop.h"
 #include "train/reward.h"
 #include "train/rl_math.h"
@@ -29,6 +30,7 @@ void ppo_defaults(PpoOptions *o) {
     memset(o, 0, sizeof *o);
     o->reward_timeout = 60; o->advantage = "gae";
     o->iterations = 100; o->rollouts = 64; o->group = 0; o->minibatch = 16; o->epochs = 4;
+    o->grad_accum = 1;
     o->max_new = 64; o->temperature = 0.7f;
     o->beta = -1; o->kl_target = 6; o->kl_horizon = 0;
     o->gamma = 1; o->lambda = 0.95; o->clip_low = 0.2; o->clip_high = 0.2; o->value_clip = 0.2;
@@ -98,6 +100,7 @@ static json_t *options_json(const PpoOptions *o, const char *stage) {
         }
         json_object_set_new(j, FIELDS[i].key, v);
     }
+    json_object_set_new(j, "grad_accum", json_integer(o->grad_accum));
     json_object_set_new(j, "threads", json_integer(threads_get()));
     json_object_set_new(j, "processes", json_integer(dist_size()));
     return j;
@@ -120,6 +123,9 @@ static int options_from_json(PpoOptions *o, const json_t *j, const char *ctx, Er
         case 'b': if (json_get_bool(j, k, (int *)p, ctx, e)) return -1; break;
         }
     }
+    long ga = 1;  // runs from before --grad-accum have none
+    if (json_get_long_opt(j, "grad_accum", &ga, ctx, e)) return -1;
+    o->grad_accum = (int)ga;
     return 0;
 }
 
@@ -136,6 +142,7 @@ typedef struct {
     RLScoreConfig scfg;
     RLKLController klc;
     LoopOptions lo, clo;           // AdamW settings of policy / critic
+    DpAccum pacc, cacc;            // gradient accumulation over micro-batches (policy / critic)
     LRSchedule sched, csched;
     GPT *policy, *ref, *critic;
     Tokenizer tok;
@@ -197,6 +204,12 @@ static int resolve_options(Ppo *P, Err *e) {
     if (o->minibatch % P->G || o->rollouts % o->minibatch)
         return err_set(e, "--minibatch %d must be a multiple of --group %d and divide --rollouts %d "
                           "(a group is never split across minibatches)", o->minibatch, P->G, o->rollouts);
+    if (o->grad_accum < 1) return err_set(e, "--grad-accum must be at least 1, got %d", o->grad_accum);
+    if (o->minibatch / P->G < o->grad_accum * dist_size())
+        return err_set(e, "--minibatch %d holds %d group%s of %d: fewer than --grad-accum %d × %d "
+                          "process%s (a micro-batch is at least one group)", o->minibatch,
+                       o->minibatch / P->G, o->minibatch / P->G == 1 ? "" : "s", P->G,
+                       o->grad_accum, dist_size(), dist_size() == 1 ? "" : "es");
     if (P->mode == ADV_GAE && P->G != 1)
         return err_set(e, "--advantage gae samples one response per prompt (--group 1), got --group %d", P->G);
     if ((P->mode == ADV_GRPO || P->mode == ADV_RLOO || P->mode == ADV_DR_GRPO ||
@@ -235,6 +248,24 @@ static void minibatch_rows(const Ppo *P, const int *perm, int mb, int *rows) {
         for (int k = 0; k < P->G; k++) rows[n++] = perm[mb * gpm + q] * P->G + k;
 }
 
+// Rows of micro-batch u (of processes × grad_accum) of minibatch mb: groups
+// [gpm·u/U, gpm·(u+1)/U) of it, in minibatch order. Rank r runs micro-batches r·A … r·A + A − 1,
+// so P processes × A micro-batches and one process × P·A micro-batches see the same packs.
+static int micro_rows(const Ppo *P, const int *perm, int mb, int u, int *rows) {
+    int gpm = P->o.minibatch / P->G, U = dist_size() * P->o.grad_accum, n = 0;
+    for (int q = gpm * u / U; q < gpm * (u + 1) / U; q++)
+        for (int k = 0; k < P->G; k++) rows[n++] = perm[mb * gpm + q] * P->G + k;
+    return n;
+}
+
+// Response tokens of minibatch mb (the normaliser of its token-mean losses).
+static double minibatch_tokens(const Ppo *P, const Rollout *R, const int *perm, int mb, int *rows) {
+    minibatch_rows(P, perm, mb, rows);
+    double n = 0;
+    for (int i = 0; i < P->o.minibatch; i++) n += R->rlen[rows[i]];
+    return n;
+}
+
 static void epoch_perm(const Ppo *P, long it, int ep, int *perm) {
     int ng = P->n_prompts_iter;
     for (int i = 0; i < ng; i++) perm[i] = i;
@@ -271,40 +302,61 @@ static void take(const RolloutPack *p, const double *src, double *dst) {
     for (size_t k = 0; k < p->n_resp; k++) dst[k] = src[p->idx[k]];
 }
 
-// Old policy logprobs + entropies, reference logprobs and critic values, computed in the
-// minibatch partition of epoch 0 so that the first minibatch's ratio is exactly 1.
+// Old policy logprobs + entropies, reference logprobs, critic values and reward scores,
+// computed in the micro-batch packs of epoch 0 (so that the first minibatch's ratio is exactly
+// 1): each rank its own micro-batches, then every array summed over the ranks (each entry has
+// one writer, the others add zero), so every rank holds the whole batch's figures.
 static int score_rollout(Ppo *P, const Rollout *R, const int *perm0, Buffers *bf, double *tokens,
                          Err *e) {
-    int M = P->o.rollouts / P->o.minibatch;
+    int M = P->o.rollouts / P->o.minibatch, A = P->o.grad_accum;
     int *rows = xmalloc((size_t)P->o.minibatch * sizeof(int));
     RolloutPack pk;
     memset(&pk, 0, sizeof pk);
     double *tmp = NULL, *tmp2 = NULL;
     float inv_t = 1.0f / P->o.temperature;
     int rc = 0;
-    for (int mb = 0; mb < M && !rc; mb++) {
-        minibatch_rows(P, perm0, mb, rows);
-        rollout_pack(R, rows, P->o.minibatch, &pk);
-        tmp = xrealloc(tmp, (pk.n_resp + 1) * sizeof(double));
-        tmp2 = xrealloc(tmp2, (pk.n_resp + 1) * sizeof(double));
-        if ((rc = rollout_logprobs(P->policy, &pk, inv_t, tmp, tmp2, e))) break;
-        put(&pk, tmp, bf->old);
-        put(&pk, tmp2, bf->ent);
-        *tokens += (double)pk.N;
-        if (P->ref) {
-            if ((rc = rollout_logprobs(P->ref, &pk, inv_t, tmp, NULL, e))) break;
-            put(&pk, tmp, bf->ref);
+    for (int mb = 0; mb < M && !rc; mb++)
+        for (int a = 0; a < A && !rc; a++) {
+            int n = micro_rows(P, perm0, mb, dist_rank() * A + a, rows);
+            if (n == 0) continue;
+            rollout_pack(R, rows, n, &pk);
+            tmp = xrealloc(tmp, (pk.n_resp + (size_t)n + 1) * sizeof(double));
+            tmp2 = xrealloc(tmp2, (pk.n_resp + 1) * sizeof(double));
+            if ((rc = rollout_logprobs(P->policy, &pk, inv_t, tmp, tmp2, e))) break;
+            put(&pk, tmp, bf->old);
+            put(&pk, tmp2, bf->ent);
             *tokens += (double)pk.N;
+            if (P->ref) {
+                if ((rc = rollout_logprobs(P->ref, &pk, inv_t, tmp, NULL, e))) break;
+                put(&pk, tmp, bf->ref);
+                *tokens += (double)pk.N;
+            }
+            if (P->critic) {
+                if ((rc = rollout_values(P->critic, &pk, tmp, e))) break;
+                put(&pk, tmp, bf->val);
+                *tokens += (double)pk.N;
+            }
         }
-        if (P->critic) {
-            if ((rc = rollout_values(P->critic, &pk, tmp, e))) break;
-            put(&pk, tmp, bf->val);
-            *tokens += (double)pk.N;
-        }
+    // reward scores in chunks of `minibatch` rows in rollout order (the packs of one process),
+    // whole chunks dealt out to the ranks
+    size_t r0, rn;
+    dist_shard_chunks((size_t)R->B, (size_t)P->o.minibatch, &r0, &rn);
+    for (size_t b0 = r0; b0 < r0 + rn && !rc; b0 += (size_t)P->o.minibatch) {
+        int n = (int)min_sz((size_t)P->o.minibatch, r0 + rn - b0);
+        for (int i = 0; i < n; i++) rows[i] = (int)b0 + i;
+        tmp = xrealloc(tmp, ((size_t)n + 1) * sizeof(double));
+        if ((rc = reward_score_rows(&P->rs, R, rows, n, &P->train, tmp, e))) break;
+        for (int i = 0; i < n; i++) bf->raw[b0 + (size_t)i] = tmp[i];
     }
     free(rows); free(tmp); free(tmp2);
     rollout_pack_free(&pk);
-    return rc;
+    if (rc) return rc;
+    dist_allreduce_sum_double(bf->old, R->N);
+    dist_allreduce_sum_double(bf->ent, R->N);
+    if (P->ref) dist_allreduce_sum_double(bf->ref, R->N);
+    if (P->critic) dist_allreduce_sum_double(bf->val, R->N);
+    dist_allreduce_sum_double(bf->raw, (size_t)R->B);
+    return 0;
 }
 
 // Scores, KL, rewards, advantages and returns over the whole rollout batch.
@@ -347,11 +399,13 @@ typedef struct {
     double first_dev;  // max |ρ − 1| on the first minibatch of epoch 0 (must be 0)
 } TrainStats;
 
-// E epochs × M minibatches of policy (and critic) updates.
+// E epochs × M minibatches of policy (and critic) updates; each minibatch is this rank's
+// micro-batches (gradients accumulated in a fixed order), one optimizer step per model over the
+// processes. Losses are normalised over the whole minibatch, so the split changes nothing.
 static int train_epochs(Ppo *P, long it, const Rollout *R, const Buffers *bf, int *perm,
                         TrainStats *ts, double *tokens, Err *e) {
     const PpoOptions *o = &P->o;
-    int M = o->rollouts / o->minibatch;
+    int M = o->rollouts / o->minibatch, A = o->grad_accum;
     int *rows = xmalloc((size_t)o->minibatch * sizeof(int));
     RolloutPack pk;
     memset(&pk, 0, sizeof pk);
@@ -366,56 +420,72 @@ static int train_epochs(Ppo *P, long it, const Rollout *R, const Buffers *bf, in
     for (int ep = 0; ep < o->epochs && !rc; ep++) {
         epoch_perm(P, it, ep, perm);
         for (int mb = 0; mb < M && !rc; mb++) {
-            minibatch_rows(P, perm, mb, rows);
-            rollout_pack(R, rows, o->minibatch, &pk);
-            size_t n = pk.n_resp;
-            if (n + 1 > cap) {
-                cap = n + 1;
-                double **all[] = {&lnew, &old, &adv, &ref, &loss, &dl, &w, &v, &vold, &ret, &dv};
-                for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) *all[i] = xrealloc(*all[i], cap * sizeof(double));
-            }
-            if (pk.N > cap_packed) { cap_packed = pk.N; packed = xrealloc(packed, cap_packed * sizeof(float)); }
+            double mb_tok = minibatch_tokens(P, R, perm, mb, rows);
             // policy
             gpt_zero_grad(P->policy);
-            if ((rc = rollout_logprobs(P->policy, &pk, inv_t, lnew, NULL, e))) break;
-            *tokens += (double)pk.N;
-            take(&pk, bf->old, old);
-            take(&pk, bf->adv, adv);
-            RLPolicyStats st = rl_policy_loss(n, lnew, old, adv, o->clip_low, o->clip_high, loss, dl);
-            if (ep == 0 && mb == 0)
-                for (size_t k = 0; k < n; k++) {
-                    double dev = fabs(exp(lnew[k] - old[k]) - 1.0);
-                    if (dev > ts->first_dev) ts->first_dev = dev;
+            for (int a = 0; a < A && !rc; a++) {
+                int nr = micro_rows(P, perm, mb, dist_rank() * A + a, rows);
+                rollout_pack(R, rows, nr, &pk);
+                size_t n = pk.n_resp;
+                if (n + 1 > cap) {
+                    cap = n + 1;
+                    double **all[] = {&lnew, &old, &adv, &ref, &loss, &dl, &w, &v, &vold, &ret, &dv};
+                    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) *all[i] = xrealloc(*all[i], cap * sizeof(double));
                 }
-            ts->ps.tokens += st.tokens; ts->ps.loss_sum += st.loss_sum; ts->ps.clipped += st.clipped;
-            ts->ps.approx_kl_sum += st.approx_kl_sum; ts->ps.ratio_sum += st.ratio_sum;
-            if (st.ratio_max > ts->ps.ratio_max) ts->ps.ratio_max = st.ratio_max;
-            rl_agg_weights(P->agg, pk.B, pk.rlen, (double)n, (double)pk.B, o->max_new, w);
-            if (P->kl_in_loss && P->ref && P->klc.beta > 0) {
-                take(&pk, bf->ref, ref);
-                for (size_t k = 0; k < n; k++) {
-                    double kl = kl_token(P->kl_est, lnew[k], ref[k]);
-                    ts->kl_loss += w[k] * P->klc.beta * kl;
-                    dl[k] += P->klc.beta * kl_token_grad(P->kl_est, lnew[k], ref[k]);
+                if (pk.N > cap_packed) { cap_packed = pk.N; packed = xrealloc(packed, cap_packed * sizeof(float)); }
+                if (nr > 0) {
+                    if ((rc = rollout_logprobs(P->policy, &pk, inv_t, lnew, NULL, e))) break;
+                    *tokens += (double)pk.N;
+                    take(&pk, bf->old, old);
+                    take(&pk, bf->adv, adv);
+                    RLPolicyStats st = rl_policy_loss(n, lnew, old, adv, o->clip_low, o->clip_high, loss, dl);
+                    if (ep == 0 && mb == 0)
+                        for (size_t k = 0; k < n; k++) {
+                            double dev = fabs(exp(lnew[k] - old[k]) - 1.0);
+                            if (dev > ts->first_dev) ts->first_dev = dev;
+                        }
+                    ts->ps.tokens += st.tokens; ts->ps.loss_sum += st.loss_sum; ts->ps.clipped += st.clipped;
+                    ts->ps.approx_kl_sum += st.approx_kl_sum; ts->ps.ratio_sum += st.ratio_sum;
+                    if (st.ratio_max > ts->ps.ratio_max) ts->ps.ratio_max = st.ratio_max;
+                    rl_agg_weights(P->agg, pk.B, pk.rlen, mb_tok, (double)o->minibatch, o->max_new, w);
+                    if (P->kl_in_loss && P->ref && P->klc.beta > 0) {
+                        take(&pk, bf->ref, ref);
+                        for (size_t k = 0; k < n; k++) {
+                            double kl = kl_token(P->kl_est, lnew[k], ref[k]);
+                            ts->kl_loss += w[k] * P->klc.beta * kl;
+                            dl[k] += P->klc.beta * kl_token_grad(P->kl_est, lnew[k], ref[k]);
+                        }
+                    }
+                    for (size_t k = 0; k < n; k++) { ts->pg_loss += w[k] * loss[k]; dl[k] *= w[k]; }
+                    rollout_scatter(&pk, dl, packed);
+                    gpt_backward(P->policy, pk.targets, inv_t, packed, NULL, NULL);
                 }
+                dp_accum_micro(&P->pacc, P->policy, a, A);
             }
-            for (size_t k = 0; k < n; k++) { ts->pg_loss += w[k] * loss[k]; dl[k] *= w[k]; }
-            rollout_scatter(&pk, dl, packed);
-            gpt_backward(P->policy, pk.targets, inv_t, packed, NULL, NULL);
+            if (rc) break;
             ts->gnorm += loop_optimizer_step(P->policy, &P->lo, lr, 0);
             ts->steps += 1;
             // critic: ½ token mean of the clipped value loss over the minibatch
             if (P->critic) {
                 gpt_zero_grad(P->critic);
-                if ((rc = rollout_values(P->critic, &pk, v, e))) break;
-                *tokens += (double)pk.N;
-                take(&pk, bf->val, vold);
-                take(&pk, bf->ret, ret);
-                ts->v_clipped += (double)rl_value_loss(n, v, vold, ret, o->value_clip, loss, dv);
-                for (size_t k = 0; k < n; k++) { ts->v_loss += loss[k]; dv[k] /= (double)n; }
-                ts->v_tokens += (double)n;
-                rollout_scatter(&pk, dv, packed);
-                gpt_backward(P->critic, NULL, 1.0f, NULL, NULL, packed);
+                for (int a = 0; a < A && !rc; a++) {
+                    int nr = micro_rows(P, perm, mb, dist_rank() * A + a, rows);
+                    rollout_pack(R, rows, nr, &pk);
+                    size_t n = pk.n_resp;
+                    if (nr > 0) {
+                        if ((rc = rollout_values(P->critic, &pk, v, e))) break;
+                        *tokens += (double)pk.N;
+                        take(&pk, bf->val, vold);
+                        take(&pk, bf->ret, ret);
+                        ts->v_clipped += (double)rl_value_loss(n, v, vold, ret, o->value_clip, loss, dv);
+                        for (size_t k = 0; k < n; k++) { ts->v_loss += loss[k]; dv[k] /= mb_tok; }
+                        ts->v_tokens += (double)n;
+                        rollout_scatter(&pk, dv, packed);
+                        gpt_backward(P->critic, NULL, 1.0f, NULL, NULL, packed);
+                    }
+                    dp_accum_micro(&P->cacc, P->critic, a, A);
+                }
+                if (rc) break;
                 ts->cgnorm += loop_optimizer_step(P->critic, &P->clo, clr, 0);
             }
         }
@@ -424,7 +494,20 @@ static int train_epochs(Ppo *P, long it, const Rollout *R, const Buffers *bf, in
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(*all[i]);
     free(packed); free(rows);
     rollout_pack_free(&pk);
-    return rc;
+    if (rc) return rc;
+    // the logged sums over every rank's micro-batches (norms and steps are already global)
+    double sums[] = {ts->ps.tokens, ts->ps.loss_sum, ts->ps.clipped, ts->ps.approx_kl_sum,
+                     ts->ps.ratio_sum, ts->pg_loss, ts->kl_loss, ts->v_loss, ts->v_clipped,
+                     ts->v_tokens, *tokens};
+    double maxes[] = {ts->ps.ratio_max, ts->first_dev};
+    dist_allreduce_sum_double(sums, sizeof sums / sizeof sums[0]);
+    dist_allreduce_max_double(maxes, 2);
+    ts->ps.tokens = sums[0]; ts->ps.loss_sum = sums[1]; ts->ps.clipped = sums[2];
+    ts->ps.approx_kl_sum = sums[3]; ts->ps.ratio_sum = sums[4]; ts->pg_loss = sums[5];
+    ts->kl_loss = sums[6]; ts->v_loss = sums[7]; ts->v_clipped = sums[8]; ts->v_tokens = sums[9];
+    *tokens = sums[10];
+    ts->ps.ratio_max = maxes[0]; ts->first_dev = maxes[1];
+    return 0;
 }
 
 // ---- evaluation ----------------------------------------------------------------------------------
@@ -521,7 +604,18 @@ out:
 }
 
 // ---- checkpoints ---------------------------------------------------------------------------------
+static int write_checkpoint(Ppo *P, long step, Err *e);
+// Collective (ZeRO-1 gathers the moments); rank 0 writes.
 static int save_checkpoint(Ppo *P, long step, Err *e) {
+    dp_gather_state(P->policy);
+    if (P->critic) dp_gather_state(P->critic);
+    int rc = dist_is_root() ? write_checkpoint(P, step, e) : 0;
+    dp_prepare(P->policy);
+    if (P->critic) dp_prepare(P->critic);
+    return rc;
+}
+
+static int write_checkpoint(Ppo *P, long step, Err *e) {
     if (P->critic) {  // the companion first: a complete step-N implies its critic
         char *cp = run_companion_path(&P->run, step, "critic");
         json_t *cst = json_pack("{s:I}", "step", (json_int_t)step);  // a state: optimizer saved too
@@ -560,7 +654,7 @@ static long resume(Ppo *P, Err *e) {
     }
     if (rc || run_metrics_resume(&P->run, last, e) || run_jsonl_keep_steps(P->samples_path, last, e))
         return -1;
-    infof("resuming %s from iteration %ld", P->run.dir, last);
+    if (dist_is_root()) infof("resuming %s from iteration %ld", P->run.dir, last);
     return last;
 }
 
@@ -589,15 +683,22 @@ static int iteration(Ppo *P, long it, json_t *row, char *brief, size_t brief_n, 
     memset(&ts, 0, sizeof ts);
     double t0 = now_s(), score_tok = 0, train_tok = 0;
     int rc = -1;
-    if (rollout_generate(P->policy, &P->train, pidx, gidx, Pn, P->G, &sc, &R, e)) goto out0;
+    // each rank samples its share of the prompts (streams keyed by the global index), then
+    // every rank gets the whole batch
+    size_t p0, pc;
+    dist_shard((size_t)Pn, &p0, &pc);
+    memset(&R, 0, sizeof R);
+    if (pc > 0 && rollout_generate(P->policy, &P->train, pidx + p0, gidx + p0, (int)pc, P->G, &sc, &R, e))
+        goto out0;
+    rollout_allgather(&R);
     double t_gen = now_s() - t0;
     buffers_alloc(&bf, R.N, B);
     t0 = now_s();
     double rm_tok0 = P->rs.tokens;
     epoch_perm(P, it, 0, perm);
     if (score_rollout(P, &R, perm, &bf, &score_tok, e)) goto out;
-    if (reward_score(&P->rs, &R, &P->train, bf.raw, e)) goto out;
     score_tok += P->rs.rm ? P->rs.tokens - rm_tok0 : 0;
+    dist_allreduce_sum_double(&score_tok, 1);
     double t_score = now_s() - t0;
     advantages(P, &R, &bf);
     t0 = now_s();
@@ -651,7 +752,7 @@ static int iteration(Ppo *P, long it, json_t *row, char *brief, size_t brief_n, 
     log_row(row, "scoring_tokens_per_s", t_score > 0 ? score_tok / t_score : 0);
     log_row(row, "training_tokens_per_s", t_train > 0 ? train_tok / t_train : 0);
     snprintf(brief, brief_n, "score %.3f kl %.2f", s / B, kl / B);
-    if (ts.first_dev > 0 && !P->warned_ratio) {
+    if (ts.first_dev > 0 && !P->warned_ratio && dist_is_root()) {
         warnf("iteration %ld: the first minibatch's ratio differs from 1 by %.3g — the old logprobs "
               "were not reproduced exactly (nondeterministic forward?)", it + 1, ts.first_dev);
         P->warned_ratio = 1;
@@ -749,6 +850,8 @@ static void ppo_free(Ppo *P) {
     if (P->ref) gpt_free(P->ref);
     if (P->critic) gpt_free(P->critic);
     reward_close(&P->rs);
+    dp_accum_free(&P->pacc);
+    dp_accum_free(&P->cacc);
     tok_free(&P->tok);
     dataset_free(&P->train); dataset_free(&P->val);
     if (P->eval_ready || P->eval_ref.B) rollout_free(&P->eval_ref);
@@ -773,6 +876,7 @@ int ppo_run(const PpoOptions *opts, Err *e) {
         P.o.quiet = opts->quiet;
         P.o.resume = 1;
     }
+    if (!dist_is_root()) P.o.quiet = 1;  // one progress line: rank 0's
     if (resolve_options(&P, e)) goto out;
     if (P.mode != ADV_GAE) stage = P.o.advantage;
     if (load_models(&P, e) || load_prompts(&P, e)) goto out;
@@ -785,6 +889,8 @@ int ppo_run(const PpoOptions *opts, Err *e) {
     if (P.o.resume && (it0 = resume(&P, e)) < 0) goto out;
     cj = options_json(&P.o, stage);
     if (run_write_config(&P.run, cj, e)) goto out;
+    dp_prepare(P.policy);
+    if (P.critic) dp_prepare(P.critic);
     if (dist_is_root())
         infof("%s: policy %zu parameters (%d layers, %d wide, context %d)%s%s; %s; %d responses per "
               "iteration (%d prompts × %d), minibatch %d, %d epochs, β %g (%s, KL in the %s%s), lr %.3g, "
@@ -805,7 +911,8 @@ int ppo_run(const PpoOptions *opts, Err *e) {
         char brief[96];
         if (iteration(&P, it, row, brief, sizeof brief, e)) { json_decref(row); goto out; }
         if ((P.o.eval_every > 0 && s1 % P.o.eval_every == 0) || s1 == P.o.iterations) {
-            if (evaluate(&P, s1, row, e)) { json_decref(row); goto out; }
+            // rank 0 alone evaluates (the others wait at the next collective)
+            if (dist_is_root() && evaluate(&P, s1, row, e)) { json_decref(row); goto out; }
             const json_t *es = json_object_get(row, "eval_score"), *ek = json_object_get(row, "eval_kl");
             if (es) {
                 char line[200];
@@ -820,7 +927,8 @@ int ppo_run(const PpoOptions *opts, Err *e) {
         if (!P.o.quiet) progress_update(&prog, s1, brief);
     }
     if (!P.o.quiet) progress_end(&prog, NULL);
-    {
+    rc = 0;
+    if (dist_is_root()) {
         char *fin = path_join(P.run.dir, "final");
         rc = ckpt_save_model(P.policy, &P.tok, fin, NULL, e);
         free(fin);

@@ -37,6 +37,7 @@ typedef struct {
     int group;                // responses per prompt (0: 1 for gae/reinforce, 4 otherwise)
     int minibatch;            // responses per minibatch (a multiple of group)
     int epochs;
+    int grad_accum;           // micro-batches per minibatch on each process (groups never split)
     int max_new;              // response tokens at most
     int max_prompt;           // prompt tokens kept (0: context − max_new), cut from the left
     float temperature;        // rollout sampling temperature (> 0)

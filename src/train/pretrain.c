@@ -119,7 +119,7 @@ static double eval_loss(GPT *m, const TokenStream *val, int T, int batch, int B,
     if (want > windows) want = windows;
     if (want == 0) return NAN;
     size_t start, count;
-    dist_shard(want, &start, &count);
+    dist_shard_chunks(want, (size_t)B, &start, &count);
     int *inp = xmalloc((size_t)B * (size_t)T * sizeof(int)), *tgt = xmalloc((size_t)B * (size_t)T * sizeof(int));
     int *len = xmalloc((size_t)B * sizeof(int));
     double sum[2] = {0, 0};

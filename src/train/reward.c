@@ -47,44 +47,54 @@ int reward_open(RewardSource *rs, const char *rm_dir, const char *cmd, double ti
     return 0;
 }
 
-static int score_with_model(RewardSource *rs, const Rollout *r, double *score, Err *e) {
+// One reward-model forward over the given rows (one pack), normalised.
+static int score_rows_with_model(RewardSource *rs, const Rollout *r, const int *rows, int n,
+                                 double *score, Err *e) {
     RolloutPack p;
     memset(&p, 0, sizeof p);
-    int *rows = xmalloc((size_t)(r->B > 0 ? r->B : 1) * sizeof(int));
-    for (int b = 0; b < r->B; b++) rows[b] = b;
-    int rc = 0;
-    for (int b0 = 0; b0 < r->B && !rc; b0 += rs->batch) {
-        int n = r->B - b0 < rs->batch ? r->B - b0 : rs->batch;
-        rollout_pack(r, rows + b0, n, &p);
-        rc = rollout_last_values(rs->rm, &p, score + b0, e);
-        rs->tokens += (double)p.N;
-        for (int i = 0; i < n; i++) score[b0 + i] = rs->gain * (score[b0 + i] + rs->bias);
-    }
-    free(rows);
+    rollout_pack(r, rows, n, &p);
+    int rc = rollout_last_values(rs->rm, &p, score, e);
+    rs->tokens += (double)p.N;
+    for (int i = 0; i < n; i++) score[i] = rs->gain * (score[i] + rs->bias);
     rollout_pack_free(&p);
     return rc;
 }
 
-static int score_with_cmd(RewardSource *rs, const Rollout *r, const Dataset *prompts,
-                          double *score, Err *e) {
-    int B = r->B;
+static int score_rows_with_cmd(RewardSource *rs, const Rollout *r, const int *rows, int B,
+                               const Dataset *prompts, double *score, Err *e) {
     const char **pr = xmalloc((size_t)B * sizeof(char *) + 1), **ans = xmalloc((size_t)B * sizeof(char *) + 1);
     char **resp = xmalloc((size_t)B * sizeof(char *) + 1);
-    for (int b = 0; b < B; b++) {
+    for (int i = 0; i < B; i++) {
+        int b = rows[i];
         const PromptExample *q = &prompts->prm[r->prompt[b]];
-        pr[b] = q->text;
-        ans[b] = q->answer;
-        resp[b] = tok_decode(rs->tok, r->ids[b] + r->plen[b], (size_t)(r->rlen[b] - r->ended[b]));
+        pr[i] = q->text;
+        ans[i] = q->answer;
+        resp[i] = tok_decode(rs->tok, r->ids[b] + r->plen[b], (size_t)(r->rlen[b] - r->ended[b]));
         rs->tokens += r->rlen[b];
     }
     int rc = reward_cmd_score(rs->cmd, B, pr, (const char *const *)resp, ans, score, e);
-    for (int b = 0; b < B; b++) free(resp[b]);
+    for (int i = 0; i < B; i++) free(resp[i]);
     free(pr); free(ans); free(resp);
     return rc;
 }
 
+int reward_score_rows(RewardSource *rs, const Rollout *r, const int *rows, int n,
+                      const Dataset *prompts, double *score, Err *e) {
+    if (n <= 0) return 0;
+    return rs->rm ? score_rows_with_model(rs, r, rows, n, score, e)
+                  : score_rows_with_cmd(rs, r, rows, n, prompts, score, e);
+}
+
 int reward_score(RewardSource *rs, const Rollout *r, const Dataset *prompts, double *score, Err *e) {
-    return rs->rm ? score_with_model(rs, r, score, e) : score_with_cmd(rs, r, prompts, score, e);
+    int *rows = xmalloc((size_t)(r->B > 0 ? r->B : 1) * sizeof(int));
+    for (int b = 0; b < r->B; b++) rows[b] = b;
+    int step = rs->rm ? rs->batch : r->B, rc = 0;
+    for (int b0 = 0; b0 < r->B && !rc; b0 += step) {
+        int n = r->B - b0 < step ? r->B - b0 : step;
+        rc = reward_score_rows(rs, r, rows + b0, n, prompts, score + b0, e);
+    }
+    free(rows);
+    return rc;
 }
 
 void reward_close(RewardSource *rs) {

@@ -30,6 +30,10 @@ int reward_open(RewardSource *rs, const char *rm_dir, const char *cmd, double ti
 // The command receives the prompt's text (PromptExample.text), the response decoded without its
 // final EOS, and the record's "answer" when it has one.
 int reward_score(RewardSource *rs, const Rollout *r, const Dataset *prompts, double *score, Err *e);
+// score[i] for the rows rows[0..n) only: one reward-model forward over them as one pack (so the
+// same rows give the same bits however the batch is split), or one exchange with the command.
+int reward_score_rows(RewardSource *rs, const Rollout *r, const int *rows, int n,
+                      const Dataset *prompts, double *score, Err *e);
 void reward_close(RewardSource *rs);
 
 // Do two tokenizers map every id below vocab to the same text? (special tokens included)

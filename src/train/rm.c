@@ -220,9 +220,8 @@ static int rm_cb_eval(void *ctx, GPT *m, long step, json_t *row, Err *e) {
     (void)step;
     Rm *r = ctx;
     if (!r->val || r->val->n == 0) return 1;
-    size_t start, count;
-    dist_shard(r->val->n, &start, &count);
-    size_t per = (size_t)(r->o->batch / r->o->grad_accum > 0 ? r->o->batch / r->o->grad_accum : 1);
+    size_t per = dist_micro_rows(r->o->batch, r->o->grad_accum), start, count;
+    dist_shard_chunks(r->val->n, per, &start, &count);
     RmStats st = {0};
     DataBatch b;
     memset(&b, 0, sizeof b);
@@ -249,14 +248,13 @@ static int rm_cb_finish(void *ctx, GPT *m, json_t *extra, Err *e) {
     Rm *r = ctx;
     const Dataset *ref = r->norm ? r->norm : r->train;
     if (ref->n == 0) return err_set(e, "normalisation: the reference set (%s) is empty", r->norm_source);
-    size_t start, count;
-    dist_shard(ref->n, &start, &count);
+    size_t per = dist_micro_rows(r->o->batch, r->o->grad_accum), start, count;
+    dist_shard_chunks(ref->n, per, &start, &count);
     double *all = xcalloc(ref->n, sizeof(double)), *part = NULL;
     Dataset shard = *ref;  // this rank's slice of the reference set
     if (ref->kind == DATA_CMP) shard.cmp = ref->cmp + start; else shard.sft = ref->sft + start;
     shard.n = count;
-    int per = r->o->batch / r->o->grad_accum > 0 ? r->o->batch / r->o->grad_accum : 1;
-    if (rm_reference_scores(m, &shard, per, &part, e)) { free(all); return -1; }
+    if (rm_reference_scores(m, &shard, (int)per, &part, e)) { free(all); return -1; }
     memcpy(all + start, part, count * sizeof(double));
     free(part);
     dist_allreduce_sum_double(all, ref->n);

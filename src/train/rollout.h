@@ -41,6 +41,9 @@ int rollout_load_prompts(const char *path, const Tokenizer *tok, int max_prompt,
 int rollout_generate(GPT *policy, const Dataset *ds, const int *prompt_idx, const uint64_t *gidx,
                      int n_prompts, int G, const SampleConfig *sc, Rollout *r, Err *e);
 void rollout_free(Rollout *r);
+// Data parallelism (train/rollout_gather.c): replaces each rank's rows by all ranks' rows in
+// rank order, on every rank (collective; a no-op on one process).
+void rollout_allgather(Rollout *r);
 
 // A packed subset of rollout rows ready for gpt_forward(m, B, len, tokens). targets[p] is the
 // response token predicted at packed position p (−1 elsewhere); idx[k] is the rollout token of

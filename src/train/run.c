@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist/dist.h"
 #include "util/fileio.h"
 #include "util/json.h"
 
@@ -39,7 +40,9 @@ void run_close(RunDir *r) {
     memset(r, 0, sizeof *r);
 }
 
+// Writing (config, metrics, pruning) is rank 0's alone; the other ranks' calls do nothing.
 int run_write_config(RunDir *r, const json_t *cfg, Err *e) {
+    if (!dist_is_root()) return 0;
     char *p = path_join(r->dir, "config.json");
     int rc = json_write_file(p, cfg, e);
     free(p);
@@ -54,6 +57,7 @@ json_t *run_read_config(RunDir *r, Err *e) {
 }
 
 int run_jsonl_keep_steps(const char *path, long max_step, Err *e) {
+    if (!dist_is_root()) return 0;
     FILE *in = fopen(path, "r");
     if (!in) return 0;
     AtomicFile af;
@@ -73,6 +77,7 @@ int run_jsonl_keep_steps(const char *path, long max_step, Err *e) {
 }
 
 int run_metrics_resume(RunDir *r, long max_step, Err *e) {
+    if (!dist_is_root()) return 0;
     if (run_jsonl_keep_steps(r->metrics_path, max_step, e)) return -1;
     r->metrics = fopen(r->metrics_path, "a");
     if (!r->metrics) return err_set(e, "%s: cannot open for appending", r->metrics_path);
@@ -144,6 +149,7 @@ long run_latest_checkpoint(const RunDir *r) {
 }
 
 void run_prune_checkpoints(const RunDir *r, int keep) {
+    if (!dist_is_root()) return;
     long *steps;
     int n = list_checkpoints(r, &steps);
     for (int i = 0; i + keep < n; i++) {

@@ -217,10 +217,8 @@ static int sft_eval(void *ctx, GPT *m, long step, json_t *row, Err *e) {
     if (!s->val || s->val->n == 0) return 1;
     size_t want = s->val->n;
     if (s->o->eval_max > 0 && (size_t)s->o->eval_max < want) want = (size_t)s->o->eval_max;
-    size_t start, count;
-    dist_shard(want, &start, &count);
-    size_t rows = (size_t)s->o->batch / (size_t)s->o->grad_accum;  // a micro-batch's rows
-    if (rows < 1) rows = 1;
+    size_t rows = dist_micro_rows(s->o->batch, s->o->grad_accum), start, count;
+    dist_shard_chunks(want, rows, &start, &count);
     double sum[2] = {0, 0};
     DataBatch vb;
     memset(&vb, 0, sizeof vb);
