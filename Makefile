@@ -1,6 +1,7 @@
 # rlhf.c build. `make` builds build/rlhf; `make test`, `make sanitize`, `make bench`, `make demo`.
-# `make valgrind` runs the unit tests under valgrind (memcheck, leaks). Every target that builds
-# first runs scripts/install-deps.sh (installs missing Debian packages).
+# `make valgrind` runs the unit tests under valgrind (memcheck, leaks). `make bench-peers` times
+# every stage against TRL / PyTorch (bench/peers/; sets up the cached .venv-peers/ first, ~5 GB).
+# Every target that builds first runs scripts/install-deps.sh (installs missing Debian packages).
 # `make test` also sets up the cached .venv/ (scripts/setup-venv.sh: Debian's python3-torch +
 # transformers) for the cross-check against Hugging Face (tests/cli_hf_crosscheck.sh).
 
@@ -42,7 +43,7 @@ TESTS     := $(patsubst tests/%.c,build/tests/%,$(TEST_SRC))
 SAN_TESTS := $(patsubst tests/%.c,build-san/tests/%,$(TEST_SRC))
 VG_TESTS  := $(patsubst tests/%.c,build-vg/tests/%,$(TEST_SRC))
 
-.PHONY: all deps test sanitize valgrind bench demo demo-seeds clean
+.PHONY: all deps test sanitize valgrind bench bench-peers demo demo-seeds clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -68,6 +69,13 @@ valgrind:
 
 bench: all
 	@build/rlhf bench
+
+# rlhf.c vs TRL / PyTorch, stage by stage (docs/performance.md, "Peers"); PEERS_FLAGS passes flags
+# to bench/peers/run.py (e.g. PEERS_FLAGS="--only sft,dpo --steps 8")
+PEERS_VENV := $(or $(RLHF_PEERS_VENV),$(CURDIR)/.venv-peers)
+bench-peers: all
+	@scripts/setup-peers-venv.sh
+	@python3 bench/peers/run.py --python $(PEERS_VENV)/bin/python $(PEERS_FLAGS)
 
 demo: all
 	@build/rlhf demo
