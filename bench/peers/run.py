@@ -26,7 +26,10 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 STAGES = ["sft", "rm", "dpo", "grpo", "ppo", "train_step"]
 
 # The one configuration both sides run (docs/performance.md, "Peers").
-MODEL = dict(layers=4, heads=4, embd=128, ctx=128)  # rlhf init's defaults; byte tokenizer (258 ids)
+# 4 layers, 4 heads, 128 wide (rlhf init's defaults), byte tokenizer (258 ids); context 256, not
+# 128: TRL's GRPO decodes completions and re-encodes the text for the reward model, and a random
+# model's invalid UTF-8 bytes come back as U+FFFD (3 bytes each), longer than what was sampled
+MODEL = dict(layers=4, heads=4, embd=128, ctx=256)
 SFT_RECORDS, PAIRS, PROMPTS = 64, 64, 16
 BATCH = 16  # examples (SFT), pairs (RM, DPO), responses per iteration (GRPO, PPO)
 GROUP, MAX_NEW, PPO_EPOCHS = 4, 32, 4
@@ -46,10 +49,15 @@ def words(rng, lo, hi):
 def write_data(work):
     """Synthetic records in rlhf.c's shapes (docs/chat-template.md), the same bytes for both sides."""
     rng = random.Random(1)
-    files = {"sft": [{"prompt": words(rng, 5, 9), "completion": words(rng, 10, 18)} for _ in range(SFT_RECORDS)],
-             "pairs": [{"prompt": words(rng, 5, 9), "chosen": words(rng, 8, 16), "rejected": words(rng, 8, 16)}
+    files = {"sft": [{"prompt": words(rng, 4, 8), "completion": words(rng, 6, 12)} for _ in range(SFT_RECORDS)],
+             "pairs": [{"prompt": words(rng, 4, 8), "chosen": words(rng, 5, 10), "rejected": words(rng, 5, 10)}
                        for _ in range(PAIRS)],
-             "prompts": [{"prompt": words(rng, 5, 9)} for _ in range(PROMPTS)]}
+             "prompts": [{"prompt": words(rng, 4, 8)} for _ in range(PROMPTS)]}
+    # every sequence fits the context untruncated (the peers would not cut it as we do): the plain
+    # chat form adds 22 bytes ("\n\nUser: ", "\n\nAssistant:", " ", EOS); GRPO / PPO add MAX_NEW
+    for r in files["sft"] + files["pairs"] + files["prompts"]:
+        resp = max([len(r[k]) for k in ("completion", "chosen", "rejected") if k in r] or [MAX_NEW])
+        assert len(r["prompt"]) + resp + 22 <= 128, r  # sequences of at most 128 tokens
     paths = {}
     for name, rows in files.items():
         paths[name] = os.path.join(work, name + ".jsonl")
@@ -124,7 +132,7 @@ def ours(stage, a, d, env, log):
     # train_step: the benchmark reports the median of --repeat steps after one warm-up
     rows = []
     for line in run([rl, "bench", "--only", "train_step", "--repeat", str(a.train_steps)], log, env).splitlines():
-        r = json.loads(line)
+        r = json.loads(line) if line.startswith("{") else {}
         if r.get("bench") == "train_step":
             rows.append(("train_step B=%d T=%d" % (r["B"], r["T"]), [None, r["ms"] / 1e3],
                          {"blas_kernel": r.get("blas_kernel")}))
