@@ -5,7 +5,7 @@
 # repository, git-ignored; RLHF_PEERS_VENV overrides the place). It is separate from the test
 # environment (.venv/, Debian's torch 1.13), which is too old for current TRL.
 #
-# A ready environment is reused at once (the stamp holds a hash of the requirements file).
+# A ready environment is reused at once (the stamp holds a hash of the requirements' pins).
 # Exit status: 0 ready; 3 unavailable (python3-venv missing and not root, or PyPI unreachable).
 # Usage: scripts/setup-peers-venv.sh [--quiet]
 set -euo pipefail
@@ -16,7 +16,7 @@ PY=/usr/bin/python3
 quiet=${1:-}
 say() { [ "$quiet" = --quiet ] || echo "rlhf: $*" >&2; }
 stamp="$venv/.rlhf-peers-ready"
-want=$(sha256sum "$req" | cut -d' ' -f1)
+want=$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$req" | sha256sum | cut -d' ' -f1)  # the pins, not the comments
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python" ]; then exit 0; fi
 
@@ -46,7 +46,7 @@ if ! "$tmp/bin/python" -m pip install -q --disable-pip-version-check --no-input 
   tail -n 5 "$tmp/pip.log" >&2
   exit 3
 fi
-"$tmp/bin/python" -c 'import torch, transformers, trl, accelerate, datasets
+TRL_EXPERIMENTAL_SILENCE=1 "$tmp/bin/python" -c 'import torch, transformers, trl, accelerate, datasets
 from trl.experimental.ppo import PPOTrainer' || { say "the peers' environment does not import"; exit 3; }
 echo "$want" >"$tmp/.rlhf-peers-ready"
 rm -rf "$venv"

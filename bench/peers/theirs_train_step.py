@@ -1,6 +1,6 @@
 """bench/peers/theirs_train_step.py — one plain PyTorch training step of Hugging Face's
-GPT2LMHeadModel at the GPT-2 124M shape (random init, fp32): forward, cross-entropy on B×T random
-targets, backward, gradient-norm clip 1.0 and torch.optim.AdamW — the work of rlhf.c's
+GPT2LMHeadModel at the GPT-2 124M shape (random init, fp32, no dropout): forward, cross-entropy on
+B×T random targets, backward, gradient-norm clip 1.0 and torch.optim.AdamW — the work of rlhf.c's
 `rlhf bench --only train_step`. One warm-up step, then --steps timed ones for each B×T in --shapes;
 prints one JSON line per shape."""
 
@@ -20,7 +20,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 
-cfg = GPT2Config()  # 12 layers, 12 heads, 768 wide, context 1024, vocabulary 50257
+# 12 layers, 12 heads, 768 wide, context 1024, vocabulary 50257; no dropout (GPT2Config's default
+# is 0.1, and rlhf.c has none: dropout would add work ours does not do)
+cfg = GPT2Config(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
 model = GPT2LMHeadModel(cfg)
 model.train()
 opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
