@@ -8,6 +8,8 @@
 # Processes: when mpicc is found (Debian openmpi-bin + libopenmpi-dev), src/dist/dist_mpi.c is
 # built with mpicc's own compile and link flags (`mpicc --showme:*`) and the binary runs under
 # mpirun; otherwise (or with RLHF_NO_MPI=1) src/dist/dist_single.c, and nothing links MPI.
+# `make bench-peers` times every stage against TRL / PyTorch (bench/peers/; sets up the cached
+# .venv-peers/ first, ~5 GB).
 
 CC      ?= gcc
 BLASINC := /usr/include/x86_64-linux-gnu/openblas-openmp
@@ -57,7 +59,7 @@ TESTS     := $(patsubst tests/%.c,build/tests/%,$(TEST_SRC))
 SAN_TESTS := $(patsubst tests/%.c,build-san/tests/%,$(TEST_SRC))
 VG_TESTS  := $(patsubst tests/%.c,build-vg/tests/%,$(TEST_SRC))
 
-.PHONY: all deps test sanitize valgrind bench demo demo-seeds clean
+.PHONY: all deps test sanitize valgrind bench bench-peers demo demo-seeds clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -89,6 +91,13 @@ bench: all
 	@if ldd build/rlhf | grep -q libmpi && command -v mpirun >/dev/null; then \
 	  mpirun $$([ "$$(id -u)" = 0 ] && echo --allow-run-as-root) -np 2 -x OMP_NUM_THREADS=1 \
 	    build/rlhf bench --only dist; fi
+
+# rlhf.c vs TRL / PyTorch, stage by stage (docs/performance.md, "Peers"); PEERS_FLAGS passes flags
+# to bench/peers/run.py (e.g. PEERS_FLAGS="--only sft,dpo --steps 8")
+PEERS_VENV := $(or $(RLHF_PEERS_VENV),$(CURDIR)/.venv-peers)
+bench-peers: all
+	@scripts/setup-peers-venv.sh
+	@python3 bench/peers/run.py --python $(PEERS_VENV)/bin/python $(PEERS_FLAGS)
 
 demo: all
 	@build/rlhf demo
