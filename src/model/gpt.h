@@ -149,6 +149,9 @@ typedef struct {
 // Global gradient norm (deterministic), then one AdamW step over every tensor; returns the norm
 // before clipping.
 float gpt_adamw_step(GPT *m, const AdamWConfig *oc);
+// The update part of that step, given Σg² over the whole gradient: clip scale, step count, AdamW
+// on the parameters in [lo, hi) only (a ZeRO-1 shard; 0, n_params for all). Returns the norm.
+float gpt_adamw_apply(GPT *m, const AdamWConfig *oc, double grad_sq, size_t lo, size_t hi);
 
 // ---- KV cache (generation) --------------------------------------------------------------------
 typedef struct {

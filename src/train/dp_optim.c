@@ -101,18 +101,7 @@ float dp_step(GPT *m, const AdamWConfig *oc, double count) {
     } else {  // every rank holds the whole gradient: the model's own norm (gpt_adamw_step's bits)
         total = sum_squares(m->grads, n);
     }
-    float norm = (float)sqrt(total);
-    float scale = 1.0f;
-    if (oc->grad_clip > 0 && norm > oc->grad_clip) scale = oc->grad_clip / norm;
-    m->adam_step++;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const GPTTensor *t = &m->tensors[i];
-        size_t a = max_sz(t->offset, lo), b = min_sz(t->offset + t->numel, hi);
-        if (a >= b) continue;
-        adamw_update(m->params + a, m->grads + a, m->adam_m + a, m->adam_v + a, b - a,
-                     m->adam_step, oc->lr, oc->beta1, oc->beta2, oc->eps,
-                     t->decay ? oc->weight_decay : 0.0f, scale);
-    }
+    float norm = gpt_adamw_apply(m, oc, total, lo, hi);
     if (part) dist_allgather(m->params, part);
     free(part);
     return norm;
