@@ -10,11 +10,14 @@ GPTConfig bench_gpt2_124m(void);
 // Training step (forward, backward, AdamW) at B×T, timed over `repeat` steps after one warm-up;
 // also replays the step's matrix products on BLAS alone for the local ceiling.
 void bench_train_step(int B, int T, int repeat);
-// KV-cache generation at `batch` rows: prompt 64, 128 new tokens; weight-read bandwidth is
-// reported against membw_gbps (from bench_membw in the same run).
-void bench_generate(int batch, int repeat, double membw_gbps);
+// KV-cache generation at `batch` rows: prompt 64, 128 new tokens; the weight-read bandwidth of
+// decoding against the memory bandwidth read right after each repetition (the machine's
+// bandwidth drifts between sittings, so the ratio is the median of per-repetition ratios).
+void bench_generate(int batch, int repeat);
 // Memory read bandwidth: vectorised read of 1 GiB with all threads; returns GB/s (median).
 double bench_membw(int repeat);
+float *bench_membw_buffer(size_t *n);               // the 1 GiB buffer (n floats), filled
+double bench_membw_read(const float *x, size_t n);  // one timed read of it: GB/s
 // Tokenizer: training an 8k BPE on ~5 MB of generated English-like prose, and GPT-2 BPE encoding
 // speed on one core (skipped, with a JSON note, without the GPT-2 files).
 void bench_tokenize(int repeat);

@@ -1,6 +1,6 @@
 // bench/generate.c — KV-cache generation speed: prefill a 64-token prompt per row, then decode
 // 128 tokens per row; new tokens/s and the weight-read bandwidth decoding achieves (each decode
-// step reads every parameter once) against the measured memory bandwidth.
+// step reads every parameter once) against the memory bandwidth read right after each repetition.
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -9,7 +9,7 @@
 #include "util/rng.h"
 #include "util/timer.h"
 
-void bench_generate(int batch, int repeat, double membw_gbps) {
+void bench_generate(int batch, int repeat) {
     const int P = 64, NEW = 128;
     GPTConfig c = bench_gpt2_124m();
     GPT *m = gpt_create(&c, 0);
@@ -25,6 +25,11 @@ void bench_generate(int batch, int repeat, double membw_gbps) {
     SampleConfig sc = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .max_new = NEW, .eos_id = -1, .seed = 1};
     int reps = repeat < 1 ? 1 : repeat;
     double *total = xmalloc((size_t)reps * sizeof(double)), *pre = xmalloc((size_t)reps * sizeof(double));
+    double *bw = xmalloc((size_t)reps * sizeof(double)), *ratio = xmalloc((size_t)reps * sizeof(double));
+    size_t mbn;
+    float *mb = bench_membw_buffer(&mbn);
+    double weight_bytes = (double)m->n_params * sizeof(float);
+    int decode_steps = NEW - 1;  // the first new token comes from the prefill's logits
     KVCache kv;
     kv_init(&kv, &c, batch, P + NEW);
     float *logits = falloc((size_t)batch * (size_t)c.vocab_size);
@@ -40,23 +45,31 @@ void bench_generate(int batch, int repeat, double membw_gbps) {
         if (generate(m, batch, pp, pl, sid, &sc, &s, &e)) die("bench: %s", e.msg);
         double tt = now_s() - t0;
         samples_free(&s);
-        if (it >= 0) { total[it] = tt; pre[it] = tp; }
+        if (it >= 0) {
+            total[it] = tt;
+            pre[it] = tp;
+            bw[it] = bench_membw_read(mb, mbn);
+            double td = tt - tp > 0 ? tt - tp : tt;
+            ratio[it] = weight_bytes * decode_steps / td / 1e9 / bw[it];
+        }
     }
     double t_total = bench_median(total, reps), t_pre = bench_median(pre, reps);
     double t_dec = t_total - t_pre;
     if (t_dec <= 0) t_dec = t_total;
-    int decode_steps = NEW - 1;  // the first new token comes from the prefill's logits
-    double weight_bytes = (double)m->n_params * sizeof(float);
     double gbps = weight_bytes * decode_steps / t_dec / 1e9;
+    double bw_lo = bw[0], bw_hi = bw[0];
+    for (int i = 1; i < reps; i++) { bw_lo = bw[i] < bw_lo ? bw[i] : bw_lo; bw_hi = bw[i] > bw_hi ? bw[i] : bw_hi; }
+    double membw_gbps = bench_median(bw, reps), r_med = bench_median(ratio, reps);
     char common[256];
     bench_common_fields(common, sizeof common);
     printf("{\"bench\": \"generate\", \"model\": \"gpt2-124M\", \"batch\": %d, \"T\": %d, \"prompt\": %d, "
            "\"new_tokens\": %d, \"ms\": %.1f, \"prefill_ms\": %.1f, \"tokens_per_s\": %.1f, "
-           "\"decode_tokens_per_s\": %.1f, \"gbps\": %.2f, \"membw_gbps\": %.2f, \"ratio\": %.3f, \"repeat\": %d, %s}\n",
+           "\"decode_tokens_per_s\": %.1f, \"gbps\": %.2f, \"membw_gbps\": %.2f, \"membw_range_gbps\": [%.2f, %.2f], \"ratio\": %.3f, \"repeat\": %d, %s}\n",
            batch, P + NEW, P, NEW, t_total * 1e3, t_pre * 1e3, (double)batch * NEW / t_total,
-           (double)batch * decode_steps / t_dec, gbps, membw_gbps, gbps / membw_gbps, reps, common);
+           (double)batch * decode_steps / t_dec, gbps, membw_gbps, bw_lo, bw_hi, r_med, reps, common);
     fflush(stdout);
     kv_free(&kv);
     free(logits); free(prompt); free(pp); free(pl); free(nn); free(sid); free(total); free(pre);
+    free(bw); free(ratio); free(mb);
     gpt_free(m);
 }

@@ -8,33 +8,42 @@
 #include "util/common.h"
 #include "util/timer.h"
 
-double bench_membw(int repeat) {
-    size_t n = (size_t)1 << 28;  // 2^28 floats = 1 GiB
-    float *x = falloc(n);
+float *bench_membw_buffer(size_t *n) {
+    *n = (size_t)1 << 28;  // 2^28 floats = 1 GiB
+    float *x = falloc(*n);
     #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) x[i] = (float)(i & 1023) * 1e-3f;
+    for (size_t i = 0; i < *n; i++) x[i] = (float)(i & 1023) * 1e-3f;
+    return x;
+}
+
+double bench_membw_read(const float *x, size_t n) {
+    static volatile float sink;
+    double t0 = now_s();
+    float total = 0;
+    #pragma omp parallel
+    {
+        float s = 0;
+        #pragma omp for schedule(static) nowait
+        for (size_t blk = 0; blk < n; blk += 4096) {
+            float acc = 0;
+            #pragma omp simd reduction(+ : acc)
+            for (size_t i = blk; i < blk + 4096; i++) acc += x[i];
+            s += acc;
+        }
+        #pragma omp critical
+        total += s;
+    }
+    double gbps = (double)n * sizeof(float) / (now_s() - t0) / 1e9;
+    sink += total;
+    return gbps;
+}
+
+double bench_membw(int repeat) {
+    size_t n;
+    float *x = bench_membw_buffer(&n);
     int reps = repeat < 3 ? 3 : repeat;
     double *gbps = xmalloc((size_t)reps * sizeof(double));
-    volatile float sink = 0;
-    for (int r = 0; r < reps; r++) {
-        double t0 = now_s();
-        float total = 0;
-        #pragma omp parallel
-        {
-            float s = 0;
-            #pragma omp for schedule(static) nowait
-            for (size_t blk = 0; blk < n; blk += 4096) {
-                float acc = 0;
-                #pragma omp simd reduction(+ : acc)
-                for (size_t i = blk; i < blk + 4096; i++) acc += x[i];
-                s += acc;
-            }
-            #pragma omp critical
-            total += s;
-        }
-        sink += total;
-        gbps[r] = (double)n * sizeof(float) / (now_s() - t0) / 1e9;
-    }
+    for (int r = 0; r < reps; r++) gbps[r] = bench_membw_read(x, n);
     double med = bench_median(gbps, reps);
     char common[256];
     bench_common_fields(common, sizeof common);
@@ -42,6 +51,5 @@ double bench_membw(int repeat) {
     fflush(stdout);
     free(gbps);
     free(x);
-    (void)sink;
     return med;
 }

@@ -36,9 +36,8 @@ int cmd_bench(int argc, char **argv) {
     int any = 0;
     // training first, so its peak resident memory is not the membw buffer's
     if (!only || !strcmp(only, "train_step")) { bench_train_step(4, 64, steps); bench_train_step(8, 256, steps); any = 1; }
-    double bw = 0;
-    if (!only || !strcmp(only, "membw") || !strcmp(only, "generate")) { bw = bench_membw(steps); any = 1; }
-    if (!only || !strcmp(only, "generate")) { bench_generate(1, steps, bw); bench_generate(32, steps, bw); }
+    if (!only || !strcmp(only, "membw") || !strcmp(only, "generate")) { bench_membw(steps); any = 1; }
+    if (!only || !strcmp(only, "generate")) { bench_generate(1, steps); bench_generate(32, steps); }
     if (!only || !strcmp(only, "tokenize")) { bench_tokenize(steps); any = 1; }
     if (!only || !strcmp(only, "ppo")) {
         GPTConfig g = bench_gpt2_124m();

@@ -144,8 +144,8 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
 void lmhead_logits(float *logits, const float *x, const float *wte, size_t N, size_t C,
                    size_t V) {
     if (N == 0 || V == 0) return;
-    if (N == 1)  // batch-1 decoding: a matrix-vector product
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)V, (int)C, 1.0f, wte, (int)C, x, 1, 0.0f, logits, 1);
+    if (N == 1)  // batch-1 decoding: a dot product per vocabulary row (nn/matvec.c)
+        matvec_rows_dot(logits, wte, x, V, C);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)V, (int)C, 1.0f, x, (int)C,
                     wte, (int)C, 0.0f, logits, (int)V);

@@ -1,4 +1,5 @@
-// nn/matmul.c — the linear layer (HF Conv1D layout, w[in, out]): forward and backward via sgemm.
+// nn/matmul.c — the linear layer (HF Conv1D layout, w[in, out]): forward and backward via sgemm
+// (one-row forwards via nn/matvec.c).
 #include "nn/nn.h"
 
 #include <cblas.h>
@@ -15,17 +16,18 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
         }
         return;
     }
+    if (N == 1) {  // one row (batch-1 decoding): bound by reading w once (nn/matvec.c)
+        matvec_in_out(out, inp, w, bias, C, OC);
+        return;
+    }
     float beta = 0.0f;
-    if (bias) {  // (a parallel region only where the copy is worth it: not for decoding's few rows)
+    if (bias) {
 #pragma omp parallel for schedule(static) if (N * OC >= 262144)
         for (size_t n = 0; n < N; n++) memcpy(out + n * OC, bias, OC * sizeof(float));
         beta = 1.0f;
     }
-    if (N == 1)  // one row (batch-1 decoding): a matrix-vector product, bound by reading w once
-        cblas_sgemv(CblasRowMajor, CblasTrans, (int)C, (int)OC, 1.0f, w, (int)OC, inp, 1, beta, out, 1);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)OC, (int)C, 1.0f, inp,
-                    (int)C, w, (int)OC, beta, out, (int)OC);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)OC, (int)C, 1.0f, inp,
+                (int)C, w, (int)OC, beta, out, (int)OC);
 }
 
 // dinp[N,C] += dout[N,OC]·wᵀ;  dw[C,OC] += inpᵀ·dout;  dbias[OC] += Σ_n dout[n,:]

@@ -22,6 +22,13 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, size_t N, size_t C, size_t OC);
 
+// ---- one-row products (batch-1 decoding; nn/matvec.c): weights streamed once, at memory speed --
+// y[OC] = x[C]·W[C,OC] + bias (bias may be NULL). Bits depend on the thread count.
+void matvec_in_out(float *y, const float *x, const float *W, const float *bias, size_t C,
+                   size_t OC);
+// y[V] = A[V,C]·x[C] (a dot product per row of A). Bits independent of the thread count.
+void matvec_rows_dot(float *y, const float *A, const float *x, size_t V, size_t C);
+
 // ---- layernorm over the last dim, eps 1e-5 -----------------------------------------------------
 // out[N,C] = (inp − mean)·rstd·w + b; saves mean[N], rstd[N] when non-NULL (training).
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
