@@ -16,7 +16,7 @@ BLASINC := /usr/include/x86_64-linux-gnu/openblas-openmp
 BLASLIB := /usr/lib/x86_64-linux-gnu/openblas-openmp
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -Isrc -Ibench -Itests/support -I$(BLASINC) -MMD -MP
 CFLAGS  ?= -O3 -march=native -fno-math-errno -g
-LDLIBS  := -L$(BLASLIB) -Wl,-rpath,$(BLASLIB) -lopenblas -ljansson -lutf8proc -lmicrohttpd -lsqlite3 -lcrypto -lpthread -lm
+LDLIBS  := -L$(BLASLIB) -Wl,-rpath,$(BLASLIB) -lopenblas -ldnnl -ljansson -lutf8proc -lmicrohttpd -lsqlite3 -lcrypto -lpthread -lm
 TEST_PKGS := chromium chromium-driver
 SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 

@@ -1,11 +1,13 @@
 // bench/generate.c — KV-cache generation speed: prefill a 64-token prompt per row, then decode
-// 128 tokens per row; new tokens/s and the weight-read bandwidth decoding achieves (each decode
-// step reads every parameter once) against the memory bandwidth read right after each repetition.
+// 128 tokens per row (2+ rows: on the weights generate() packs once, nn/packed.c); new tokens/s
+// and the weight-read bandwidth decoding achieves (each decode step reads every parameter once)
+// against the memory bandwidth read right after each repetition.
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "bench.h"
 #include "gen/sample.h"
+#include "nn/packed.h"
 #include "util/rng.h"
 #include "util/timer.h"
 
@@ -35,11 +37,13 @@ void bench_generate(int batch, int repeat) {
     float *logits = falloc((size_t)batch * (size_t)c.vocab_size);
     Err e;
     for (int it = -1; it < reps; it++) {
-        // prefill alone (the same work generate() starts with)
+        // the prefill alone (the same work generate() starts with: on packed weights when it packs)
         kv_reset(&kv);
+        if (batch >= 2 && gpt_pack(m, &e)) die("bench: %s", e.msg);
         double t0 = now_s();
         if (gpt_forward_cached(m, &kv, batch, nn, prompt, logits, &e)) die("bench: %s", e.msg);
         double tp = now_s() - t0;
+        gpt_unpack(m);
         Samples s;
         t0 = now_s();
         if (generate(m, batch, pp, pl, sid, &sc, &s, &e)) die("bench: %s", e.msg);
@@ -60,13 +64,19 @@ void bench_generate(int batch, int repeat) {
     double bw_lo = bw[0], bw_hi = bw[0];
     for (int i = 1; i < reps; i++) { bw_lo = bw[i] < bw_lo ? bw[i] : bw_lo; bw_hi = bw[i] > bw_hi ? bw[i] : bw_hi; }
     double membw_gbps = bench_median(bw, reps), r_med = bench_median(ratio, reps);
+    // which code multiplied by the weights: batch 1 nn/matvec.c; more rows the packed weights
+    // (oneDNN, its kernel's name) unless RLHF_PACKED=0 or packing failed, then sgemm
+    char products[96];
+    if (batch < 2) snprintf(products, sizeof products, "matvec");
+    else if (packed_enabled()) snprintf(products, sizeof products, "onednn %s", packed_impl());
+    else snprintf(products, sizeof products, "sgemm");
     char common[256];
     bench_common_fields(common, sizeof common);
     printf("{\"bench\": \"generate\", \"model\": \"gpt2-124M\", \"batch\": %d, \"T\": %d, \"prompt\": %d, "
            "\"new_tokens\": %d, \"ms\": %.1f, \"prefill_ms\": %.1f, \"tokens_per_s\": %.1f, "
-           "\"decode_tokens_per_s\": %.1f, \"gbps\": %.2f, \"membw_gbps\": %.2f, \"membw_range_gbps\": [%.2f, %.2f], \"ratio\": %.3f, \"repeat\": %d, %s}\n",
+           "\"decode_tokens_per_s\": %.1f, \"gbps\": %.2f, \"membw_gbps\": %.2f, \"membw_range_gbps\": [%.2f, %.2f], \"ratio\": %.3f, \"repeat\": %d, \"products\": \"%s\", %s}\n",
            batch, P + NEW, P, NEW, t_total * 1e3, t_pre * 1e3, (double)batch * NEW / t_total,
-           (double)batch * decode_steps / t_dec, gbps, membw_gbps, bw_lo, bw_hi, r_med, reps, common);
+           (double)batch * decode_steps / t_dec, gbps, membw_gbps, bw_lo, bw_hi, r_med, reps, products, common);
     fflush(stdout);
     kv_free(&kv);
     free(logits); free(prompt); free(pp); free(pl); free(nn); free(sid); free(total); free(pre);

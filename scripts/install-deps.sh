@@ -3,7 +3,7 @@
 # As root: apt-get install -y. Otherwise: names the missing packages and fails.
 # Usage: scripts/install-deps.sh [EXTRA_PACKAGE ...]
 set -euo pipefail
-PKGS=(gcc make libopenblas-openmp-dev libjansson-dev libutf8proc-dev libmicrohttpd-dev
+PKGS=(gcc make libopenblas-openmp-dev libdnnl-dev libjansson-dev libutf8proc-dev libmicrohttpd-dev
       libsqlite3-dev libssl-dev libopenmpi-dev openmpi-bin "$@")  # extra packages may be named
 missing=()
 for p in "${PKGS[@]}"; do

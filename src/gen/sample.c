@@ -153,6 +153,18 @@ int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uin
     int bs = sc->batch > 0 && sc->batch < n ? sc->batch : n;
     int maxlen = 0;
     for (int i = 0; i < n; i++) maxlen = plen[i] + sc->max_new > maxlen ? plen[i] + sc->max_new : maxlen;
+    // 2+ rows per step: pack the weights once for the whole generation (model/gpt_packed.c);
+    // without oneDNN the products stay on sgemm
+    int packed_here = 0;
+    if (bs >= 2 && !m->packed) {
+        static int warned;
+        Err pe;
+        if (gpt_pack(m, &pe) == 0) packed_here = m->packed != NULL;
+        else if (!warned) {
+            warned = 1;
+            warnf("batched decoding without packed weights: %s", pe.msg);
+        }
+    }
     KVCache kv;
     kv_init(&kv, c, bs, maxlen);
     float *logits = falloc((size_t)bs * (size_t)V);
@@ -219,6 +231,7 @@ int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uin
             if ((rc = gpt_forward_cached(m, &kv, active, nn_, toks, logits, e))) break;
         }
     }
+    if (packed_here) gpt_unpack(m);
     kv_free(&kv);
     free(logits); free(idx); free(ex); free(slot); free(nn_); free(toks); free(rng);
     if (rc) samples_free(out);

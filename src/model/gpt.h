@@ -96,6 +96,7 @@ typedef struct {
     int head_kept;       // the LM head's logits for head_target / head_inv_temp are in head_scratch
     int *head_target;    // [cap_N]
     float head_inv_temp;
+    struct GPTPacked *packed;  // frozen-weight copies for batched decoding (gpt_pack), or NULL
 } GPT;
 
 // ---- config and tensor table ---------------------------------------------------------------
@@ -170,5 +171,16 @@ void kv_move_row(KVCache *kv, int dst, int src);
 // logits[B, V] (no temperature). Fails if a row would pass kv->T or n_ctx.
 int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *tokens,
                        float *logits, Err *e);
+
+// ---- packed weights for batched decoding (model/gpt_packed.c) ----------------------------------
+// Packs every linear weight and the LM head once (nn/packed.c, one more copy of those weights in
+// memory) so that gpt_forward_cached's products with 2 or more rows skip sgemm's per-call packing.
+// The weights must not change until gpt_unpack. 0 (also when RLHF_PACKED=0 asks for no packing:
+// nothing is packed) or -1 with a message.
+int gpt_pack(GPT *m, Err *e);
+void gpt_unpack(GPT *m);
+// The packed product for linear `idx` (4·layer + 0..3: qkv, attproj, fc, fcproj; 4·n_layer: the
+// LM head); -1 when not packed or oneDNN cannot (the caller uses sgemm).
+int gpt_packed_forward(const GPT *m, int idx, float *out, const float *inp, size_t rows);
 
 #endif

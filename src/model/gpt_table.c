@@ -173,6 +173,7 @@ static void free_acts(GPT *m) {
 
 void gpt_free(GPT *m) {
     if (!m) return;
+    gpt_unpack(m);
     free_acts(m);
     free(m->len); free(m->pos); free(m->tok); free(m->head_target); free(m->off); free(m->att_off);
     free(m->params); free(m->grads); free(m->adam_m); free(m->adam_v);

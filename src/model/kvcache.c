@@ -1,5 +1,6 @@
 // model/kvcache.c — the KV cache and the cached forward used by generation: prefill (many new
 // tokens per row) and decode (one per row) through the same path, each row with its own length.
+// Products with 2+ rows use the model's packed weights when generate() packed them (gpt_pack).
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,13 @@ void kv_move_row(KVCache *kv, int dst, int src) {
         memcpy(kv->v + base + (size_t)dst * T * C, kv->v + base + (size_t)src * T * C, n * sizeof(float));
     }
     kv->len[dst] = kv->len[src];
+}
+
+// One linear layer of the cached forward: packed weights when gpt_pack made them and there are 2
+// or more rows (one row: nn/matvec.c through matmul_forward is bound by the weight read anyway).
+static void linear(const GPT *m, int idx, float *out, const float *inp, const float *w,
+                   const float *b, size_t N, size_t C, size_t OC) {
+    if (N < 2 || gpt_packed_forward(m, idx, out, inp, N)) matmul_forward(out, inp, w, b, N, C, OC);
 }
 
 int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *tokens,
@@ -76,7 +84,7 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
         float *kl = kv->k + (size_t)l * (size_t)kv->B * T * C;
         float *vl = kv->v + (size_t)l * (size_t)kv->B * T * C;
         layernorm_forward(ln, NULL, NULL, x, w->ln1w, w->ln1b, N, C);
-        matmul_forward(qkv, ln, w->qkvw, w->qkvb, N, C, 3 * C);
+        linear(m, 4 * l + 0, qkv, ln, w->qkvw, w->qkvb, N, C, 3 * C);
         for (int b = 0; b < B; b++)
             for (int i = 0; i < n_new[b]; i++) {
                 const float *src = qkv + (q_off[b] + (size_t)i) * 3 * C;
@@ -86,12 +94,12 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
             }
         attention_forward_cached(atty, qkv, 3 * C, kl, vl, T * C, kv->len, n_new, q_off, B, C,
                                  c->n_head, scratch);
-        matmul_forward(proj, atty, w->attprojw, w->attprojb, N, C, C);
+        linear(m, 4 * l + 1, proj, atty, w->attprojw, w->attprojb, N, C, C);
         vec_accumulate(x, proj, N * C);
         layernorm_forward(ln, NULL, NULL, x, w->ln2w, w->ln2b, N, C);
-        matmul_forward(fch, ln, w->fcw, w->fcb, N, C, 4 * C);
+        linear(m, 4 * l + 2, fch, ln, w->fcw, w->fcb, N, C, 4 * C);
         gelu_forward(fch, fch, N * 4 * C);
-        matmul_forward(proj, fch, w->fcprojw, w->fcprojb, N, 4 * C, C);
+        linear(m, 4 * l + 3, proj, fch, w->fcprojw, w->fcprojb, N, 4 * C, C);
         vec_accumulate(x, proj, N * C);
     }
     // final norm of each row's last new token, then logits
@@ -99,7 +107,8 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
     for (int b = 0; b < B; b++)
         memcpy(last + (size_t)b * C, x + (q_off[b] + (size_t)n_new[b] - 1) * C, C * sizeof(float));
     layernorm_forward(ln, NULL, NULL, last, m->w.lnfw, m->w.lnfb, (size_t)B, C);
-    if (logits) lmhead_logits(logits, ln, m->w.wte, (size_t)B, C, V);
+    if (logits && (B < 2 || gpt_packed_forward(m, 4 * c->n_layer, logits, ln, (size_t)B)))
+        lmhead_logits(logits, ln, m->w.wte, (size_t)B, C, V);
     for (int b = 0; b < B; b++) kv->len[b] += n_new[b];
     free(last); free(x); free(ln); free(qkv); free(atty); free(proj); free(fch); free(scratch);
     free(q_off); free(pos);

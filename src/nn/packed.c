@@ -1,0 +1,222 @@
+// nn/packed.c — pre-packed weights for repeated inference products out[M,N] = inp[M,K]·W + bias,
+// through oneDNN's matmul primitive (Debian libdnnl). Batched decoding multiplies the same frozen
+// weights by a few rows per step; OpenBLAS re-packs W into its kernel's blocked layout on every
+// sgemm call, which costs as much as the product at M = 32. Here W is reordered once into the
+// layout oneDNN's kernel reads (chosen for M = 32), and every later product reads it directly.
+//
+// Primitives depend only on shapes (M, K, N, bias, the packed layout), not on weight values: one
+// process-wide cache keyed by those serves every layer, every model and every generate() call
+// (creating one takes ~0.5 ms; decoding meets a new M each time a row finishes).
+// Bits: fixed for a given thread count, instruction set and M; they differ from sgemm's.
+#include "nn/packed.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/common.h"
+
+#define PACK_REF_M 32      // the row count the packed layout is chosen for
+#define PRIM_CACHE_CAP 512 // cached primitives; when full the cache starts over
+
+struct PackedMat {
+    size_t K, N;
+    int has_bias;
+    dnnl_memory_desc_t wmd;   // the packed layout
+    dnnl_memory_t wmem;       // packed weights (owned)
+    dnnl_memory_t bmem;       // bias [1,N] (owned copy) or NULL
+    float *bias;
+};
+
+typedef struct {
+    size_t M, K, N;
+    int has_bias;
+    dnnl_memory_desc_t wmd;
+    dnnl_primitive_t prim;
+} CachedPrim;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static dnnl_engine_t g_engine;
+static dnnl_stream_t g_stream;
+static int g_state;  // 0 not tried, 1 ready, -1 oneDNN unusable
+static CachedPrim g_cache[PRIM_CACHE_CAP];
+static int g_ncache;
+static char g_impl[64] = "none";
+
+static int engine_ready(void) {
+    if (g_state == 0) {
+        g_state = -1;
+        if (dnnl_engine_create(&g_engine, dnnl_cpu, 0) == dnnl_success) {
+            if (dnnl_stream_create(&g_stream, g_engine, dnnl_stream_default_flags) == dnnl_success)
+                g_state = 1;
+            else
+                dnnl_engine_destroy(g_engine);
+        }
+    }
+    return g_state == 1;
+}
+
+int packed_enabled(void) {
+    const char *s = getenv("RLHF_PACKED");
+    return !(s && !strcmp(s, "0"));
+}
+
+const char *packed_impl(void) { return g_impl; }
+
+static void md2(dnnl_memory_desc_t *md, size_t r, size_t c, dnnl_format_tag_t tag) {
+    dnnl_dims_t d = {(dnnl_dim_t)r, (dnnl_dim_t)c};
+    dnnl_memory_desc_init_by_tag(md, 2, d, dnnl_f32, tag);
+}
+
+// A matmul primitive descriptor for M rows; weights_md NULL = let oneDNN choose the layout.
+static dnnl_primitive_desc_t make_pd(size_t M, size_t K, size_t N, int has_bias,
+                                     const dnnl_memory_desc_t *weights_md) {
+    dnnl_memory_desc_t src, any, bias, dst;
+    md2(&src, M, K, dnnl_ab);
+    md2(&dst, M, N, dnnl_ab);
+    md2(&bias, 1, N, dnnl_ab);
+    if (!weights_md) md2(&any, K, N, dnnl_format_tag_any);
+    dnnl_matmul_desc_t d;
+    if (dnnl_matmul_desc_init(&d, &src, weights_md ? weights_md : &any, has_bias ? &bias : NULL,
+                              &dst) != dnnl_success)
+        return NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    if (dnnl_primitive_desc_create(&pd, &d, NULL, g_engine, NULL) != dnnl_success) return NULL;
+    return pd;
+}
+
+PackedMat *packed_create(const float *w, size_t K, size_t N, int transposed, const float *bias,
+                         Err *e) {
+    if (K == 0 || N == 0) {
+        err_set(e, "packed weights: empty %zux%zu matrix", K, N);
+        return NULL;
+    }
+    pthread_mutex_lock(&g_lock);
+    PackedMat *p = NULL;
+    dnnl_primitive_desc_t pd = NULL, rpd = NULL;
+    dnnl_primitive_t reorder = NULL;
+    dnnl_memory_t user = NULL;
+    if (!engine_ready()) {
+        err_set(e, "packed weights: oneDNN found no usable CPU engine");
+        goto out;
+    }
+    pd = make_pd(PACK_REF_M, K, N, bias != NULL, NULL);
+    if (!pd) {
+        err_set(e, "packed weights: oneDNN has no f32 matmul for %zux%zu", K, N);
+        goto out;
+    }
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
+        snprintf(g_impl, sizeof g_impl, "%s", impl);
+    p = xcalloc(1, sizeof *p);
+    p->K = K;
+    p->N = N;
+    p->has_bias = bias != NULL;
+    p->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_desc_t umd;
+    md2(&umd, K, N, transposed ? dnnl_ba : dnnl_ab);  // ba: w stored as [N,K]
+    int ok = dnnl_memory_create(&p->wmem, &p->wmd, g_engine, DNNL_MEMORY_ALLOCATE) == dnnl_success;
+    ok = ok && dnnl_memory_create(&user, &umd, g_engine, (void *)w) == dnnl_success;
+    ok = ok && dnnl_reorder_primitive_desc_create(&rpd, &umd, g_engine, &p->wmd, g_engine, NULL) ==
+                   dnnl_success;
+    ok = ok && dnnl_primitive_create(&reorder, rpd) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, p->wmem}};
+        ok = dnnl_primitive_execute(reorder, g_stream, 2, a) == dnnl_success &&
+             dnnl_stream_wait(g_stream) == dnnl_success;
+    }
+    if (ok && bias) {
+        p->bias = falloc(N);
+        memcpy(p->bias, bias, N * sizeof(float));
+        dnnl_memory_desc_t bmd;
+        md2(&bmd, 1, N, dnnl_ab);
+        ok = dnnl_memory_create(&p->bmem, &bmd, g_engine, p->bias) == dnnl_success;
+    }
+    if (!ok) {
+        err_set(e, "packed weights: oneDNN could not reorder a %zux%zu matrix", K, N);
+        if (p->wmem) dnnl_memory_destroy(p->wmem);
+        if (p->bmem) dnnl_memory_destroy(p->bmem);
+        free(p->bias);
+        free(p);
+        p = NULL;
+    }
+out:
+    if (reorder) dnnl_primitive_destroy(reorder);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (user) dnnl_memory_destroy(user);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    pthread_mutex_unlock(&g_lock);
+    return p;
+}
+
+void packed_free(PackedMat *p) {
+    if (!p) return;
+    dnnl_memory_destroy(p->wmem);
+    if (p->bmem) dnnl_memory_destroy(p->bmem);
+    free(p->bias);
+    free(p);
+}
+
+size_t packed_bytes(const PackedMat *p) { return p ? dnnl_memory_desc_get_size(&p->wmd) : 0; }
+
+// The cached primitive for M rows of p's shape and layout (created on first use); NULL if oneDNN
+// has none. Called with g_lock held.
+static dnnl_primitive_t prim_for(const PackedMat *p, size_t M) {
+    for (int i = 0; i < g_ncache; i++) {
+        CachedPrim *c = &g_cache[i];
+        if (c->M == M && c->K == p->K && c->N == p->N && c->has_bias == p->has_bias &&
+            dnnl_memory_desc_equal(&c->wmd, &p->wmd))
+            return c->prim;
+    }
+    dnnl_primitive_desc_t pd = make_pd(M, p->K, p->N, p->has_bias, &p->wmd);
+    if (!pd) return NULL;
+    dnnl_primitive_t prim = NULL;
+    dnnl_status_t s = dnnl_primitive_create(&prim, pd);
+    dnnl_primitive_desc_destroy(pd);
+    if (s != dnnl_success) return NULL;
+    if (g_ncache == PRIM_CACHE_CAP) {
+        for (int i = 0; i < g_ncache; i++) dnnl_primitive_destroy(g_cache[i].prim);
+        g_ncache = 0;
+    }
+    g_cache[g_ncache++] = (CachedPrim){M, p->K, p->N, p->has_bias, p->wmd, prim};
+    return prim;
+}
+
+int packed_forward(const PackedMat *p, float *out, const float *inp, size_t M) {
+    if (M == 0) return 0;
+    pthread_mutex_lock(&g_lock);
+    int rc = -1;
+    dnnl_memory_t src = NULL, dst = NULL;
+    dnnl_primitive_t prim = prim_for(p, M);
+    if (prim) {
+        dnnl_memory_desc_t smd, dmd;
+        md2(&smd, M, p->K, dnnl_ab);
+        md2(&dmd, M, p->N, dnnl_ab);
+        if (dnnl_memory_create(&src, &smd, g_engine, (void *)inp) == dnnl_success &&
+            dnnl_memory_create(&dst, &dmd, g_engine, out) == dnnl_success) {
+            dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p->wmem},
+                                    {DNNL_ARG_DST, dst}, {DNNL_ARG_BIAS, p->bmem}};
+            if (dnnl_primitive_execute(prim, g_stream, p->has_bias ? 4 : 3, a) == dnnl_success &&
+                dnnl_stream_wait(g_stream) == dnnl_success)
+                rc = 0;
+        }
+    }
+    if (src) dnnl_memory_destroy(src);
+    if (dst) dnnl_memory_destroy(dst);
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+void packed_release_all(void) {
+    pthread_mutex_lock(&g_lock);
+    for (int i = 0; i < g_ncache; i++) dnnl_primitive_destroy(g_cache[i].prim);
+    g_ncache = 0;
+    if (g_state == 1) {
+        dnnl_stream_destroy(g_stream);
+        dnnl_engine_destroy(g_engine);
+    }
+    g_state = 0;
+    pthread_mutex_unlock(&g_lock);
+}
