@@ -24,9 +24,10 @@ void bench_tokenize(int repeat);
 // One PPO iteration (rlhf ppo with a reward-model directory, random-init policy / critic /
 // reference / reward model of config c and the byte tokenizer): `prompts` rollouts of prompt_len
 // prompt tokens and max_new new tokens (no early EOS stop counted: --noeos none), epochs ×
-// minibatches updates; prints the iteration's time split and tokens/s per phase.
+// minibatches updates; prints the iteration's time split and tokens/s per phase. frozen_bf16: the
+// reference and reward model as --frozen-bf16 runs them.
 void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int prompt_len,
-                         int max_new, int epochs, int minibatches);
+                         int max_new, int epochs, int minibatches, int frozen_bf16);
 // The local ceiling: GFLOP/s of the matrix products one training step of config c at B×T makes,
 // replayed on BLAS alone (median of `repeat` after a warm-up); *replay_gflop = their GFLOP.
 double bench_sgemm_ceiling(const GPTConfig *c, int B, int T, int repeat, double *replay_gflop);

@@ -39,7 +39,7 @@ void bench_generate(int batch, int repeat) {
     for (int it = -1; it < reps; it++) {
         // the prefill alone (the same work generate() starts with: on packed weights when it packs)
         kv_reset(&kv);
-        if (batch >= 2 && gpt_pack(m, &e)) die("bench: %s", e.msg);
+        if (batch >= 2 && gpt_pack(m, 0, &e)) die("bench: %s", e.msg);
         double t0 = now_s();
         if (gpt_forward_cached(m, &kv, batch, nn, prompt, logits, &e)) die("bench: %s", e.msg);
         double tp = now_s() - t0;

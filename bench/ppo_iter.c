@@ -1,7 +1,8 @@
 // bench/ppo_iter.c — one whole PPO iteration through ppo_run (rollout with the KV-cache sampler,
 // old-policy / reference / critic / reward-model passes, epochs × minibatches of policy and critic
 // updates) on random-init models written to a temporary folder, reporting the run's own time
-// split and tokens/s per phase from its metrics row, and the iteration's model FLOPs against the
+// split and tokens/s per phase from its metrics row (frozen reference and reward model in f32, or
+// in bf16 as --frozen-bf16 runs them), and the iteration's model FLOPs against the
 // BLAS replay ceiling of the minibatch's training-step shapes.
 #include <jansson.h>
 #include <stdio.h>
@@ -50,7 +51,7 @@ static void ppo_flops(const GPTConfig *c, int rows, int P, double R, int epochs,
 }
 
 void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int prompt_len,
-                         int max_new, int epochs, int minibatches) {
+                         int max_new, int epochs, int minibatches, int frozen_bf16) {
     char tmpl[] = "/tmp/rlhf-bench-ppo.XXXXXX";
     char *root = mkdtemp(tmpl);
     if (!root) { fprintf(stderr, "bench ppo: cannot create a temporary folder\n"); return; }
@@ -74,7 +75,7 @@ void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int
         o.policy = pol; o.reward = rm; o.prompts = pr; o.out = out;
         o.iterations = 1; o.rollouts = prompts; o.minibatch = prompts / minibatches; o.epochs = epochs;
         o.max_new = max_new; o.max_prompt = prompt_len; o.val_fraction = 0; o.eval_prompts = 0;
-        o.noeos = "none"; o.quiet = 1;
+        o.noeos = "none"; o.quiet = 1; o.frozen_bf16 = frozen_bf16;
         double t0 = now_s();
         ok = !ppo_run(&o, &e);
         double wall = now_s() - t0;
@@ -89,14 +90,14 @@ void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int
             ppo_flops(c, prompts, prompt_len, R, epochs, f);
             double ceil = bench_sgemm_ceiling(c, prompts / minibatches, prompt_len + max_new, 3, NULL);
             double iter_s = tg + ts + tt, gflops = (f[0] + f[1] + f[2]) / iter_s / 1e9;
-            printf("{\"bench\": \"ppo_iteration\", \"model\": \"%s\", \"params\": %zu, \"prompts\": %d, "
+            printf("{\"bench\": \"ppo_iteration\", \"model\": \"%s\", \"frozen\": \"%s\", \"params\": %zu, \"prompts\": %d, "
                    "\"prompt_tokens\": %d, \"new_tokens\": %d, \"response_length\": %.1f, \"epochs\": %d, "
                    "\"minibatches\": %d, \"generation_s\": %.3f, \"scoring_s\": %.3f, \"training_s\": %.3f, "
                    "\"generation_tokens_per_s\": %.0f, \"scoring_tokens_per_s\": %.0f, "
                    "\"training_tokens_per_s\": %.0f, \"generation_gflops\": %.1f, \"scoring_gflops\": %.1f, "
                    "\"training_gflops\": %.1f, \"model_gflop\": %.1f, \"gflops\": %.1f, \"sgemm_gflops\": %.1f, "
                    "\"ratio\": %.3f, \"whole_run_s\": %.2f, \"peak_rss_gib\": %.2f, %s}\n",
-                   label, gpt_num_params(c), prompts, prompt_len, max_new, R, epochs, minibatches, tg, ts, tt,
+                   label, frozen_bf16 ? "bf16" : "f32", gpt_num_params(c), prompts, prompt_len, max_new, R, epochs, minibatches, tg, ts, tt,
                    json_number_value(json_object_get(row, "generation_tokens_per_s")),
                    json_number_value(json_object_get(row, "scoring_tokens_per_s")),
                    json_number_value(json_object_get(row, "training_tokens_per_s")), f[0] / tg / 1e9,

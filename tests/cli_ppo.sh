@@ -201,6 +201,25 @@ b = [json.loads(l)["beta"] for l in open(sys.argv[1] + "/metrics.jsonl")]
 assert b[0] == 0.1 and b[-1] != b[0], b
 PY
 
+# --frozen-bf16: the reference's layer products in bf16 on weights packed once; at the first
+# iteration the policy equals the reference, so the KL is exactly 0 in f32 and only bf16 rounding here
+for v in f32 bf16; do
+  flag=(); [ $v = bf16 ] && flag=(--frozen-bf16)
+  expect_rc 0 "ppo ($v frozen reference)" "$RLHF" ppo "${COMMON[@]}" --reward-cmd "$SCORE" --out "$T/fz-$v" \
+    --iterations 2 --rollouts 16 --minibatch 8 --epochs 1 --eval-every 0 "${flag[@]}"
+done
+python3 - "$T" <<'PY' && ok "--frozen-bf16: first-iteration KL only bf16 rounding" || bad "--frozen-bf16: first-iteration KL only bf16 rounding"
+import json, sys
+d = sys.argv[1]
+f = [json.loads(l) for l in open(d + "/fz-f32/metrics.jsonl")]
+b = [json.loads(l) for l in open(d + "/fz-bf16/metrics.jsonl")]
+print(f"  first-iteration KL: f32 {f[0]['kl']:.3g}, bf16 {b[0]['kl']:.3g}")
+assert len(f) == len(b) == 2
+assert f[0]["kl"] == 0, f[0]["kl"]
+assert b[0]["kl"] != 0 and abs(b[0]["kl"]) < 0.05, b[0]["kl"]
+assert json.load(open(d + "/fz-bf16/config.json"))["frozen_bf16"] is True
+PY
+
 # ---- best-of-n ---------------------------------------------------------------------------------------
 expect_rc 0 "bon -n 1" "$RLHF" bon --policy "$T/sft/final" --reward-cmd "$SCORE" --prompts "$T/prompts.jsonl" --limit 40 -n 1 --out "$T/b1.jsonl" --max-new 16
 cp "$T/out" "$T/b1.out"

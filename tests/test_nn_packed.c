@@ -1,9 +1,12 @@
 // tests/test_nn_packed.c — pre-packed weights (nn/packed.c, oneDNN) against a double-precision
 // reference: Conv1D and transposed (tied LM head) layouts, with and without bias, row counts
 // from 1 to past the packing's reference 32, odd shapes; repeat bits; the bias copied at packing;
-// bad shapes refused with a message; and at model level, the cached forward with packed weights
-// (gpt_pack) against the same forward on sgemm.
+// bad shapes refused with a message; the bf16 mode against the product of bf16-rounded operands;
+// and at model level, the cached forward with packed weights (gpt_pack) against the same forward
+// on sgemm, a bf16-packed frozen model's logprobs, an AdamW step dropping a packed copy.
+#include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +28,16 @@ static void ref_product(double *y, const float *x, const float *w, const float *
         }
 }
 
+// f32 → bf16 → f32 (round to nearest even), the rounding the bf16 mode applies
+static float round_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
 static void test_shape(size_t K, size_t N, int transposed, int with_bias) {
     enum { MAXM = 70 };
     float *w = ref_rand_f(K * N, 1 + K, 0.5f), *b = ref_rand_f(N, 2 + N, 0.5f);
@@ -33,7 +46,7 @@ static void test_shape(size_t K, size_t N, int transposed, int with_bias) {
     double *r = ref_zeros(MAXM * N);
     ref_product(r, x, w, with_bias ? b : NULL, MAXM, K, N, transposed);
     Err e;
-    PackedMat *p = packed_create(w, K, N, transposed, with_bias ? b : NULL, &e);
+    PackedMat *p = packed_create(w, K, N, transposed, with_bias ? b : NULL, 0, &e);
     CHECK(p != NULL, "packed_create %zux%zu: %s", K, N, e.msg);
     if (!p) goto out;
     CHECK(packed_bytes(p) >= K * N * sizeof(float), "packed size %zu for %zux%zu", packed_bytes(p), K, N);
@@ -56,8 +69,50 @@ out:
     free(w), free(b), free(x), free(y), free(y2), free(r);
 }
 
+// bf16 mode: equal to the double product of the bf16-rounded inputs and weights (f32 accumulation
+// only), and within bf16's rounding of the exact product.
+static void test_shape_bf16(size_t K, size_t N, int transposed, int with_bias) {
+    enum { MAXM = 40 };
+    float *w = ref_rand_f(K * N, 11 + K, 0.5f), *b = ref_rand_f(N, 12, 0.5f);
+    float *x = ref_rand_f(MAXM * K, 13, 1.0f), *y = ref_rand_f(MAXM * N, 14, 9);
+    float *wr = ref_rand_f(K * N, 15, 1), *xr = ref_rand_f(MAXM * K, 16, 1);
+    for (size_t i = 0; i < K * N; i++) wr[i] = round_bf16(w[i]);
+    for (size_t i = 0; i < MAXM * K; i++) xr[i] = round_bf16(x[i]);
+    double *exact = ref_zeros(MAXM * N), *rounded = ref_zeros(MAXM * N);
+    ref_product(exact, x, w, with_bias ? b : NULL, MAXM, K, N, transposed);
+    ref_product(rounded, xr, wr, with_bias ? b : NULL, MAXM, K, N, transposed);
+    Err e;
+    PackedMat *p = packed_create(w, K, N, transposed, with_bias ? b : NULL, 1, &e);
+    if (!p) {  // a CPU without AVX-512: the mode is refused with a message, not run
+        CHECK(strstr(e.msg, "bf16") != NULL, "bf16 refused without saying why: %s", e.msg);
+        printf("bf16 packing not available here: %s\n", e.msg);
+        goto out;
+    }
+    // 2 bytes per weight (small shapes are padded to the kernel's blocks)
+    CHECK(packed_bytes(p) >= K * N * 2 && (K * N < 8192 || packed_bytes(p) < K * N * 3),
+          "bf16 packed size %zu for %zux%zu", packed_bytes(p), K, N);
+    size_t Ms[] = {2, 5, 32, MAXM};
+    for (size_t k = 0; k < sizeof Ms / sizeof Ms[0]; k++) {
+        size_t M = Ms[k];
+        CHECK(packed_forward(p, y, x, M) == 0, "bf16 packed_forward M=%zu", M);
+        check_close_f("bf16 = product of the rounded operands", y, rounded, M * N, 1e-5, 1e-3);
+        check_close_f("bf16 near the exact product", y, exact, M * N, 2e-2, 1e-3);
+    }
+    // the f32 mode is much closer to the exact product than bf16 is: bf16 really rounds
+    double worst = 0;
+    for (size_t i = 0; i < MAXM * N; i++) {
+        double d = fabs((double)y[i] - exact[i]);
+        worst = d > worst ? d : worst;
+    }
+    CHECK(worst > 1e-4, "bf16 products differ from the exact ones by only %.3g (not rounded?)", worst);
+    packed_free(p);
+out:
+    free(w), free(b), free(x), free(y), free(wr), free(xr), free(exact), free(rounded);
+}
+
 // The cached forward of a tiny model, prefill of ragged rows then one decode step of all rows:
 // packed weights (2+ rows per product) give the logits of the sgemm path to rounding.
+static void test_model_bf16(void);
 static void test_model(void) {
     GPT *m = tiny_model(0, 0, 5);
     const GPTConfig *c = &m->cfg;
@@ -70,7 +125,7 @@ static void test_model(void) {
     Err e;
     for (int packed = 0; packed <= 1; packed++) {
         float *lg = packed ? l_pk : l_ref;
-        if (packed) CHECK(gpt_pack(m, &e) == 0 && m->packed, "gpt_pack: %s", e.msg);
+        if (packed) CHECK(gpt_pack(m, 0, &e) == 0 && m->packed, "gpt_pack: %s", e.msg);
         KVCache kv;
         kv_init(&kv, c, B, 16);
         CHECK(gpt_forward_cached(m, &kv, B, plen, tok, lg, &e) == 0, "prefill: %s", e.msg);
@@ -85,11 +140,62 @@ static void test_model(void) {
     CHECK(m->packed == NULL, "gpt_unpack clears the packed weights");
     // RLHF_PACKED=0: gpt_pack packs nothing
     setenv("RLHF_PACKED", "0", 1);
-    CHECK(gpt_pack(m, &e) == 0 && m->packed == NULL, "RLHF_PACKED=0 leaves the model unpacked");
+    CHECK(gpt_pack(m, 0, &e) == 0 && m->packed == NULL, "RLHF_PACKED=0 leaves the model unpacked");
     unsetenv("RLHF_PACKED");
-    CHECK(gpt_pack(m, &e) == 0 && m->packed, "packed again: %s", e.msg);
+    CHECK(gpt_pack(m, 0, &e) == 0 && m->packed, "packed again: %s", e.msg);
     gpt_free(m);  // frees the packed weights too
     free(l_ref), free(l_pk), free(r);
+    test_model_bf16();
+}
+
+// A frozen model packed in bf16 (PPO's --frozen-bf16): the full forward's log-probabilities stay
+// within bf16 rounding of the f32 ones; a trainable model's AdamW step drops its packed copy.
+static void test_model_bf16(void) {
+    GPT *m = tiny_model(0, 0, 6);
+    enum { B = 3 };
+    int len[B] = {7, 4, 11}, tok[32], tgt[32];
+    size_t N = tiny_tokens(tok, len, B, m->cfg.vocab_size, 9);
+    for (size_t i = 0; i < N; i++) tgt[i] = i + 1 < N ? tok[i + 1] : -1;
+    float lp32[32], lp16[32];
+    Err e;
+    CHECK(gpt_forward(m, B, len, tok, &e) == 0, "%s", e.msg);
+    gpt_lm_logprobs(m, tgt, 1.0f, lp32, NULL);
+    if (gpt_pack(m, 1, &e) == 0 && m->packed) {
+        CHECK(gpt_packed_bf16(m), "packed in bf16");
+        CHECK(gpt_forward(m, B, len, tok, &e) == 0, "%s", e.msg);
+        gpt_lm_logprobs(m, tgt, 1.0f, lp16, NULL);
+        double worst = 0;
+        for (size_t i = 0; i + 1 < N; i++) worst = fmax(worst, fabs((double)lp16[i] - lp32[i]));
+        CHECK(worst < 0.05 && worst > 0, "bf16 frozen model: logprobs move by %.3g", worst);
+        printf("bf16 frozen tiny model: largest logprob change %.3g\n", worst);
+    } else {
+        printf("bf16 packing not available here: %s\n", e.msg);
+    }
+    gpt_free(m);
+    // a reward model (score head): its values likewise
+    GPT *rm = tiny_model(0, 1, 8);
+    float v32[32], v16[32];
+    CHECK(gpt_forward(rm, B, len, tok, &e) == 0, "%s", e.msg);
+    gpt_values(rm, v32);
+    if (gpt_pack(rm, 1, &e) == 0 && rm->packed) {
+        CHECK(gpt_forward(rm, B, len, tok, &e) == 0, "%s", e.msg);
+        gpt_values(rm, v16);
+        double worst = 0, scale = 0;
+        for (size_t i = 0; i < N; i++) {
+            worst = fmax(worst, fabs((double)v16[i] - v32[i]));
+            scale = fmax(scale, fabs((double)v32[i]));
+        }
+        CHECK(worst > 0 && worst < 0.02 * fmax(scale, 1.0), "bf16 reward model: values move by %.3g (scale %.3g)",
+              worst, scale);
+    }
+    gpt_free(rm);
+    GPT *t = tiny_model(1, 0, 7);
+    CHECK(gpt_pack(t, 0, &e) == 0 && t->packed, "pack a trainable model: %s", e.msg);
+    AdamWConfig oc = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f};
+    gpt_zero_grad(t);
+    gpt_adamw_step(t, &oc);
+    CHECK(t->packed == NULL, "an AdamW step drops the packed copy of the weights it changes");
+    gpt_free(t);
 }
 
 int main(void) {
@@ -98,9 +204,11 @@ int main(void) {
     test_shape(64, 192, 0, 1);    // a tiny model's qkv
     test_shape(256, 64, 0, 1);    // a tiny model's fc projection
     test_shape(48, 301, 1, 0);    // transposed: the tied LM head w[V,C]
+    test_shape_bf16(64, 192, 0, 1);
+    test_shape_bf16(37, 53, 1, 0);
     Err e;
     float one = 1.0f;
-    CHECK(packed_create(&one, 0, 4, 0, NULL, &e) == NULL && strstr(e.msg, "empty"),
+    CHECK(packed_create(&one, 0, 4, 0, NULL, 0, &e) == NULL && strstr(e.msg, "empty"),
           "an empty matrix is refused: %s", e.msg);
     printf("oneDNN implementation: %s\n", packed_impl());
     test_model();

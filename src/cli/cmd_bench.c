@@ -41,9 +41,10 @@ int cmd_bench(int argc, char **argv) {
     if (!only || !strcmp(only, "tokenize")) { bench_tokenize(steps); any = 1; }
     if (!only || !strcmp(only, "ppo")) {
         GPTConfig g = bench_gpt2_124m();
-        bench_ppo_iteration("gpt2-124m", &g, 16, 64, 32, 1, 2);
+        bench_ppo_iteration("gpt2-124m", &g, 16, 64, 32, 1, 2, 0);
+        bench_ppo_iteration("gpt2-124m", &g, 16, 64, 32, 1, 2, 1);  // the bf16 frozen models
         GPTConfig t = {.n_layer = 4, .n_head = 4, .n_embd = 144, .n_ctx = 128, .vocab_size = 258};
-        bench_ppo_iteration("tiny-1m", &t, 64, 64, 32, 4, 4);
+        bench_ppo_iteration("tiny-1m", &t, 64, 64, 32, 4, 4, 0);
         any = 1;
     }
     if (!any) { fprintf(stderr, "rlhf bench: unknown benchmark \"%s\"\n", only); return 2; }

@@ -159,7 +159,7 @@ int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uin
     if (bs >= 2 && !m->packed) {
         static int warned;
         Err pe;
-        if (gpt_pack(m, &pe) == 0) packed_here = m->packed != NULL;
+        if (gpt_pack(m, 0, &pe) == 0) packed_here = m->packed != NULL;
         else if (!warned) {
             warned = 1;
             warnf("batched decoding without packed weights: %s", pe.msg);

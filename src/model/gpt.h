@@ -172,15 +172,22 @@ void kv_move_row(KVCache *kv, int dst, int src);
 int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *tokens,
                        float *logits, Err *e);
 
-// ---- packed weights for batched decoding (model/gpt_packed.c) ----------------------------------
+// ---- packed weights (model/gpt_packed.c) ------------------------------------------------------
 // Packs every linear weight and the LM head once (nn/packed.c, one more copy of those weights in
-// memory) so that gpt_forward_cached's products with 2 or more rows skip sgemm's per-call packing.
-// The weights must not change until gpt_unpack. 0 (also when RLHF_PACKED=0 asks for no packing:
-// nothing is packed) or -1 with a message.
-int gpt_pack(GPT *m, Err *e);
+// memory: 4 bytes per weight, 2 in bf16) so that products with 2 or more rows skip sgemm's
+// per-call packing: generate() packs (f32) around a batched generation; a frozen model may be
+// packed for its whole life (PPO's --frozen-bf16: bf16, where the layers' products round their
+// inputs and weights to bf16). The weights must not change until gpt_unpack. 0 (also when
+// RLHF_PACKED=0 asks for no packing: nothing is packed) or -1 with a message.
+int gpt_pack(GPT *m, int bf16, Err *e);
 void gpt_unpack(GPT *m);
+int gpt_packed_bf16(const GPT *m);  // packed, in bf16
 // The packed product for linear `idx` (4·layer + 0..3: qkv, attproj, fc, fcproj; 4·n_layer: the
 // LM head); -1 when not packed or oneDNN cannot (the caller uses sgemm).
 int gpt_packed_forward(const GPT *m, int idx, float *out, const float *inp, size_t rows);
+// Linear `idx` of the layers, out[N,OC] = inp[N,C]·w + b: packed when the model is and N ≥ 2
+// (one row: nn/matvec.c, bound by the weight read anyway), else matmul_forward.
+void gpt_linear(const GPT *m, int idx, float *out, const float *inp, const float *w,
+                const float *b, size_t N, size_t C, size_t OC);
 
 #endif

@@ -102,14 +102,14 @@ int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e) {
         float *res3 = a->res3 + li * N * C;
 
         layernorm_forward(ln1, ln1m, ln1r, res, w->ln1w, w->ln1b, N, C);
-        matmul_forward(qkv, ln1, w->qkvw, w->qkvb, N, C, 3 * C);
+        gpt_linear(m, 4 * l + 0, qkv, ln1, w->qkvw, w->qkvb, N, C, 3 * C);
         attention_forward(atty, attp, qkv, m->len, m->off, m->att_off, B, C, (int)NH);
-        matmul_forward(a->proj, atty, w->attprojw, w->attprojb, N, C, C);
+        gpt_linear(m, 4 * l + 1, a->proj, atty, w->attprojw, w->attprojb, N, C, C);
         residual_forward(res2, res, a->proj, N * C);
         layernorm_forward(ln2, ln2m, ln2r, res2, w->ln2w, w->ln2b, N, C);
-        matmul_forward(fch, ln2, w->fcw, w->fcb, N, C, 4 * C);
+        gpt_linear(m, 4 * l + 2, fch, ln2, w->fcw, w->fcb, N, C, 4 * C);
         gelu_forward(fchg, fch, N * 4 * C);
-        matmul_forward(a->proj, fchg, w->fcprojw, w->fcprojb, N, 4 * C, C);
+        gpt_linear(m, 4 * l + 3, a->proj, fchg, w->fcprojw, w->fcprojb, N, 4 * C, C);
         residual_forward(res3, res2, a->proj, N * C);
         res = res3;
     }

@@ -39,13 +39,6 @@ void kv_move_row(KVCache *kv, int dst, int src) {
     kv->len[dst] = kv->len[src];
 }
 
-// One linear layer of the cached forward: packed weights when gpt_pack made them and there are 2
-// or more rows (one row: nn/matvec.c through matmul_forward is bound by the weight read anyway).
-static void linear(const GPT *m, int idx, float *out, const float *inp, const float *w,
-                   const float *b, size_t N, size_t C, size_t OC) {
-    if (N < 2 || gpt_packed_forward(m, idx, out, inp, N)) matmul_forward(out, inp, w, b, N, C, OC);
-}
-
 int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *tokens,
                        float *logits, Err *e) {
     const GPTConfig *c = &m->cfg;
@@ -84,7 +77,7 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
         float *kl = kv->k + (size_t)l * (size_t)kv->B * T * C;
         float *vl = kv->v + (size_t)l * (size_t)kv->B * T * C;
         layernorm_forward(ln, NULL, NULL, x, w->ln1w, w->ln1b, N, C);
-        linear(m, 4 * l + 0, qkv, ln, w->qkvw, w->qkvb, N, C, 3 * C);
+        gpt_linear(m, 4 * l + 0, qkv, ln, w->qkvw, w->qkvb, N, C, 3 * C);
         for (int b = 0; b < B; b++)
             for (int i = 0; i < n_new[b]; i++) {
                 const float *src = qkv + (q_off[b] + (size_t)i) * 3 * C;
@@ -94,12 +87,12 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
             }
         attention_forward_cached(atty, qkv, 3 * C, kl, vl, T * C, kv->len, n_new, q_off, B, C,
                                  c->n_head, scratch);
-        linear(m, 4 * l + 1, proj, atty, w->attprojw, w->attprojb, N, C, C);
+        gpt_linear(m, 4 * l + 1, proj, atty, w->attprojw, w->attprojb, N, C, C);
         vec_accumulate(x, proj, N * C);
         layernorm_forward(ln, NULL, NULL, x, w->ln2w, w->ln2b, N, C);
-        linear(m, 4 * l + 2, fch, ln, w->fcw, w->fcb, N, C, 4 * C);
+        gpt_linear(m, 4 * l + 2, fch, ln, w->fcw, w->fcb, N, C, 4 * C);
         gelu_forward(fch, fch, N * 4 * C);
-        linear(m, 4 * l + 3, proj, fch, w->fcprojw, w->fcprojb, N, 4 * C, C);
+        gpt_linear(m, 4 * l + 3, proj, fch, w->fcprojw, w->fcprojb, N, 4 * C, C);
         vec_accumulate(x, proj, N * C);
     }
     // final norm of each row's last new token, then logits

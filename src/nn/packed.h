@@ -1,6 +1,6 @@
 // nn/packed.h — frozen weights packed once for repeated inference products (oneDNN matmul):
 // out[M,N] = inp[M,K]·W + bias, any M, without re-packing W on every call as sgemm does.
-// Used by batched decoding (model/gpt_packed.c); training keeps nn/matmul.c.
+// Used by batched decoding and frozen models (model/gpt_packed.c); training keeps nn/matmul.c.
 #ifndef RLHF_NN_PACKED_H
 #define RLHF_NN_PACKED_H
 
@@ -13,9 +13,11 @@ typedef struct PackedMat PackedMat;
 // 0 when the environment says RLHF_PACKED=0 (every product then goes through sgemm).
 int packed_enabled(void);
 // Packs W: w[K,N] (Conv1D layout) or, when transposed, w[N,K] (the tied wte). bias[N] is copied
-// (NULL = none). NULL with a message in e when oneDNN cannot.
+// (NULL = none). bf16: W kept in bf16 and each product's input rounded to bf16, f32 accumulation
+// and output (needs AVX512-BF16 or AVX512-core; refused otherwise). NULL with a message in e
+// when oneDNN cannot.
 PackedMat *packed_create(const float *w, size_t K, size_t N, int transposed, const float *bias,
-                         Err *e);
+                         int bf16, Err *e);
 void packed_free(PackedMat *p);
 size_t packed_bytes(const PackedMat *p);
 // out[M,N] = inp[M,K]·W + bias. 0, or -1 when oneDNN has no kernel for this M (out untouched:

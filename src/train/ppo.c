@@ -101,6 +101,7 @@ static json_t *options_json(const PpoOptions *o, const char *stage) {
         json_object_set_new(j, FIELDS[i].key, v);
     }
     json_object_set_new(j, "grad_accum", json_integer(o->grad_accum));
+    json_object_set_new(j, "frozen_bf16", json_boolean(o->frozen_bf16));
     json_object_set_new(j, "threads", json_integer(threads_get()));
     json_object_set_new(j, "processes", json_integer(dist_size()));
     return j;
@@ -126,6 +127,9 @@ static int options_from_json(PpoOptions *o, const json_t *j, const char *ctx, Er
     long ga = 1;  // runs from before --grad-accum have none
     if (json_get_long_opt(j, "grad_accum", &ga, ctx, e)) return -1;
     o->grad_accum = (int)ga;
+    o->frozen_bf16 = 0;  // runs from before --frozen-bf16 have none
+    if (json_object_get(j, "frozen_bf16") && json_get_bool(j, "frozen_bf16", &o->frozen_bf16, ctx, e))
+        return -1;
     return 0;
 }
 
@@ -779,6 +783,10 @@ static int load_models(Ppo *P, Err *e) {
         memcpy(P->ref->params, P->policy->params, P->policy->n_params * sizeof(float));
     }
     if (reward_open(&P->rs, o->reward, o->reward_cmd, o->reward_timeout, &P->tok, o->minibatch, e)) return -1;
+    if (o->frozen_bf16) {  // frozen for the whole run: pack once (model/gpt_packed.c)
+        if (P->ref && gpt_pack(P->ref, 1, e)) return -1;
+        if (P->rs.rm && gpt_pack(P->rs.rm, 1, e)) return -1;
+    }
     if (P->mode == ADV_GAE) {
         const char *cdir = o->critic ? o->critic : o->reward;
         if (cdir) {

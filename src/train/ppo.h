@@ -62,6 +62,7 @@ typedef struct {
     float eval_temperature;   // < 0: the rollout temperature
     long ckpt_every, keep_checkpoints;
     int plain_template, skip_bad;
+    int frozen_bf16;          // reference and reward model: layers' products in bf16 (packed once)
     uint64_t seed;
     int resume, quiet;
 } PpoOptions;
