@@ -10,6 +10,7 @@
 
 #include <omp.h>
 
+#include "nn/vecmath.h"
 #include "util/rng.h"
 
 // Moves the k largest logits' indices to idx[0..k) (unordered), quickselect on idx[lo..hi).
@@ -48,11 +49,17 @@ int sample_token(float *logits, int V, const SampleConfig *sc, double u, float *
     float maxv = -FLT_MAX;
     int argmax = 0;
     for (int v = 0; v < V; v++) {
-        logits[v] /= T;
+        if (T != 1.0f) logits[v] /= T;
         if (logits[v] > maxv) { maxv = logits[v]; argmax = v; }
     }
+    // exp through libmvec's vector exp (nn/vecmath.h): the whole vocabulary, every step, every row
     double z = 0;
-    for (int v = 0; v < V; v++) z += ex[v] = exp((double)(logits[v] - maxv));
+#pragma omp simd reduction(+ : z)
+    for (int v = 0; v < V; v++) {
+        double x = exp((double)(logits[v] - maxv));
+        ex[v] = x;
+        z += x;
+    }
     double lse = (double)maxv + log(z);
     if (sc->temperature <= 0) {
         *logp = (float)((double)logits[argmax] - lse);
