@@ -39,7 +39,9 @@ int gpt_pack(GPT *m, int bf16, Err *e) {
         for (int j = 0; j < 4; j++)
             if (!(pk->mat[4 * l + j] = packed_create(ws[j], in[j], out[j], 0, bs[j], bf16, e))) goto fail;
     }
-    if (!(pk->mat[pk->n - 1] = packed_create(m->w.wte, C, (size_t)c->vocab_size, 1, NULL, bf16, e)))
+    // the tied LM head (not for a reward model: its score head reads the trunk, never the logits)
+    if (!c->score_head &&
+        !(pk->mat[pk->n - 1] = packed_create(m->w.wte, C, (size_t)c->vocab_size, 1, NULL, bf16, e)))
         goto fail;
     return 0;
 fail:
@@ -48,7 +50,7 @@ fail:
 }
 
 int gpt_packed_forward(const GPT *m, int idx, float *out, const float *inp, size_t rows) {
-    if (!m->packed || idx < 0 || idx >= m->packed->n) return -1;
+    if (!m->packed || idx < 0 || idx >= m->packed->n || !m->packed->mat[idx]) return -1;
     return packed_forward(m->packed->mat[idx], out, inp, rows);
 }
 
