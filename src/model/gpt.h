@@ -96,7 +96,7 @@ typedef struct {
     int head_kept;       // the LM head's logits for head_target / head_inv_temp are in head_scratch
     int *head_target;    // [cap_N]
     float head_inv_temp;
-    struct GPTPacked *packed;  // frozen-weight copies for batched decoding (gpt_pack), or NULL
+    struct GPTPacked *packed;  // packed weight copies (gpt_pack: batched decoding, frozen models) or NULL
 } GPT;
 
 // ---- config and tensor table ---------------------------------------------------------------
