@@ -226,7 +226,10 @@ static void test_learns(void) {
     gpt_free(m0);
     SftOptions so;
     sft_defaults(&so);
-    so.model = init; so.data = demos; so.out = sft; so.batch = 16; so.steps = 100; so.lr = 3e-3f;
+    // under valgrind (make valgrind) short runs: memory errors show in any step; the learning
+    // checks below run in make test
+    int vg = getenv("RLHF_VALGRIND") != NULL;
+    so.model = init; so.data = demos; so.out = sft; so.batch = 16; so.steps = vg ? 20 : 100; so.lr = 3e-3f;
     so.warmup = 5; so.eval_every = 1000; so.ckpt_every = 1000; so.samples = 0; so.seed = 9; so.quiet = 1;
     CHECK(sft_run(&so, &e) == 0, "sft_run");
     char *sft_final = path_join(sft, "final");
@@ -238,7 +241,7 @@ static void test_learns(void) {
     tok_free(&t0);
     DpoOptions o;
     dpo_defaults(&o);
-    o.model = sft_final; o.data = data; o.out = out; o.batch = 16; o.steps = 60; o.lr = 1e-3f;
+    o.model = sft_final; o.data = data; o.out = out; o.batch = 16; o.steps = vg ? 10 : 60; o.lr = 1e-3f;
     o.warmup = 5; o.eval_every = 30; o.ckpt_every = 1000; o.val_fraction = 0.2; o.seed = 9; o.quiet = 1;
     int rc = dpo_run(&o, &e);
     CHECK(rc == 0, "dpo_run: %s", rc ? e.msg : "");
@@ -273,8 +276,10 @@ static void test_learns(void) {
         double x0 = x_fraction(m0, &tok, &va, 10), x1 = x_fraction(pol, &tok, &va, 10);
         printf("synthetic preferences: held-out accuracy %.4f (step 0: 0 by h > 0), margin %.3f; "
                "greedy 'x' fraction %.3f → %.3f\n", acc, margin, x0, x1);
-        CHECK(acc >= 0.8, "held-out accuracy %.4f ≥ 0.8", acc);
-        CHECK(x1 >= x0 + 0.3, "greedy samples move toward the chosen style (%.3f → %.3f)", x0, x1);
+        if (!vg) {
+            CHECK(acc >= 0.8, "held-out accuracy %.4f ≥ 0.8", acc);
+            CHECK(x1 >= x0 + 0.3, "greedy samples move toward the chosen style (%.3f → %.3f)", x0, x1);
+        }
         dataset_free(&tr); dataset_free(&va);
     }
     data_report_free(&rep);

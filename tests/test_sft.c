@@ -179,7 +179,10 @@ static void test_synthetic_run(void) {
     SftOptions o;
     sft_defaults(&o);
     o.model = start; o.data = data; o.out = out;
-    o.batch = 16; o.steps = 250; o.lr = 3e-3f; o.warmup = 10; o.val_fraction = 0.1;
+    // under valgrind (make valgrind) a short run: memory errors show in any step; the learning
+    // checks below run in make test
+    int vg = getenv("RLHF_VALGRIND") != NULL;
+    o.batch = 16; o.steps = vg ? 30 : 250; o.lr = 3e-3f; o.warmup = 10; o.val_fraction = 0.1;
     o.eval_every = 0; o.eval_max = 16; o.samples = 2; o.sample_max_new = 6; o.ckpt_every = 1000;
     o.seed = 4; o.quiet = 1;
     int rc = sft_run(&o, &e);
@@ -196,8 +199,10 @@ static void test_synthetic_run(void) {
         evaluate(m1, &tok, &val, &l1, &a1);
         printf("reverse task: %zu train / %zu val; val loss %.4f -> %.4f, greedy exact %.0f%% -> %.0f%%\n",
                tr.n, val.n, l0, l1, 100 * a0, 100 * a1);
-        CHECK(l1 < 0.25 * l0 && l1 < 0.5, "val loss %g -> %g", l0, l1);
-        CHECK(a1 >= 0.8, "greedy accuracy %g", a1);
+        if (!vg) {
+            CHECK(l1 < 0.25 * l0 && l1 < 0.5, "val loss %g -> %g", l0, l1);
+            CHECK(a1 >= 0.8, "greedy accuracy %g", a1);
+        }
         char *sp = path_join(out, "samples.jsonl");
         CHECK(path_exists(sp), "samples.jsonl written");
         free(sp);
