@@ -34,9 +34,9 @@ struct PackedMat {
     float *bias;
 };
 
-typedef struct {
-    size_t M, K, N;
-    int has_bias, bf16;
+typedef struct {  // key: rows, bias, packed layout (the layout holds K, N and the data type)
+    size_t M;
+    int has_bias;
     dnnl_memory_desc_t wmd;
     dnnl_primitive_t prim;
 } CachedPrim;
@@ -190,8 +190,7 @@ size_t packed_bytes(const PackedMat *p) { return p ? dnnl_memory_desc_get_size(&
 static dnnl_primitive_t prim_for(const PackedMat *p, size_t M) {
     for (int i = 0; i < g_ncache; i++) {
         CachedPrim *c = &g_cache[i];
-        if (c->M == M && c->K == p->K && c->N == p->N && c->has_bias == p->has_bias &&
-            c->bf16 == p->bf16 && dnnl_memory_desc_equal(&c->wmd, &p->wmd))
+        if (c->M == M && c->has_bias == p->has_bias && dnnl_memory_desc_equal(&c->wmd, &p->wmd))
             return c->prim;
     }
     dnnl_primitive_desc_t pd = make_pd(M, p->K, p->N, p->has_bias, p->bf16, &p->wmd);
@@ -204,7 +203,7 @@ static dnnl_primitive_t prim_for(const PackedMat *p, size_t M) {
         for (int i = 0; i < g_ncache; i++) dnnl_primitive_destroy(g_cache[i].prim);
         g_ncache = 0;
     }
-    g_cache[g_ncache++] = (CachedPrim){M, p->K, p->N, p->has_bias, p->bf16, p->wmd, prim};
+    g_cache[g_ncache++] = (CachedPrim){M, p->has_bias, p->wmd, prim};
     return prim;
 }
 
