@@ -1,9 +1,11 @@
 // bench/common.c — shared pieces of the benchmarks: the GPT-2 124M config, medians, and the
-// fields every JSON line carries (BLAS kernel family, OPENBLAS_CORETYPE, threads).
+// fields every JSON line carries (BLAS kernel family, OPENBLAS_CORETYPE, threads, fp32 or bf16
+// matrix products).
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "bench.h"
+#include "nn/gemm.h"
 #include "util/sysinfo.h"
 
 GPTConfig bench_gpt2_124m(void) {
@@ -24,6 +26,8 @@ double bench_median(double *x, int n) {
 
 void bench_common_fields(char *buf, size_t n) {
     const char *ct = getenv("OPENBLAS_CORETYPE");
-    snprintf(buf, n, "\"blas_kernel\": \"%s\", \"openblas_coretype_env\": \"%s\", \"blas_threading\": \"%s\", \"threads\": %d",
-             blas_corename(), ct ? ct : "", blas_threading(), threads_get());
+    char prec[96] = "fp32";
+    if (gemm_bf16_on()) snprintf(prec, sizeof prec, "bf16 (oneDNN %s)", gemm_bf16_impl());
+    snprintf(buf, n, "\"blas_kernel\": \"%s\", \"openblas_coretype_env\": \"%s\", \"blas_threading\": \"%s\", \"threads\": %d, \"matmul_precision\": \"%s\"",
+             blas_corename(), ct ? ct : "", blas_threading(), threads_get(), prec);
 }

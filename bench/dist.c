@@ -16,7 +16,7 @@
 
 static void print_line(const char *body) {
     if (!dist_is_root()) return;
-    char common[256];
+    char common[384];
     bench_common_fields(common, sizeof common);
     printf("{\"bench\": \"dist\", %s, \"processes\": %d, \"backend\": \"%s\", %s}\n", body,
            dist_size(), dist_backend(), common);

@@ -70,7 +70,7 @@ void bench_generate(int batch, int repeat) {
     if (batch < 2) snprintf(products, sizeof products, "matvec");
     else if (packed_enabled()) snprintf(products, sizeof products, "onednn %s", packed_impl());
     else snprintf(products, sizeof products, "sgemm");
-    char common[256];
+    char common[384];
     bench_common_fields(common, sizeof common);
     printf("{\"bench\": \"generate\", \"model\": \"gpt2-124M\", \"batch\": %d, \"T\": %d, \"prompt\": %d, "
            "\"new_tokens\": %d, \"ms\": %.1f, \"prefill_ms\": %.1f, \"tokens_per_s\": %.1f, "

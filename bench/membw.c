@@ -45,7 +45,7 @@ double bench_membw(int repeat) {
     double *gbps = xmalloc((size_t)reps * sizeof(double));
     for (int r = 0; r < reps; r++) gbps[r] = bench_membw_read(x, n);
     double med = bench_median(gbps, reps);
-    char common[256];
+    char common[384];
     bench_common_fields(common, sizeof common);
     printf("{\"bench\": \"membw\", \"bytes\": %zu, \"gbps\": %.2f, %s}\n", n * sizeof(float), med, common);
     fflush(stdout);

@@ -81,7 +81,7 @@ void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int
         double wall = now_s() - t0;
         json_t *row = ok ? json_load_file(metrics, 0, NULL) : NULL;
         if (row) {
-            char common[256];
+            char common[384];
             bench_common_fields(common, sizeof common);
             double tg = json_number_value(json_object_get(row, "time_generation_s")),
                    ts = json_number_value(json_object_get(row, "time_scoring_s")),

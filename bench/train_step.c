@@ -48,7 +48,7 @@ void bench_train_step(int B, int T, int repeat) {
 
     double rflop = 0, sgemm_gflops = bench_sgemm_ceiling(&c, B, T, reps, &rflop);
     double gflops = flops / (med_ms * 1e-3) / 1e9;
-    char common[256];
+    char common[384];
     bench_common_fields(common, sizeof common);
     printf("{\"bench\": \"train_step\", \"model\": \"gpt2-124M\", \"B\": %d, \"T\": %d, \"ms\": %.1f, "
            "\"tokens_per_s\": %.1f, \"model_gflop\": %.2f, \"gflops\": %.2f, \"replay_gflop\": %.2f, "

@@ -220,6 +220,27 @@ assert b[0]["kl"] != 0 and abs(b[0]["kl"]) < 0.05, b[0]["kl"]
 assert json.load(open(d + "/fz-bf16/config.json"))["frozen_bf16"] is True
 PY
 
+# --bf16: every training-size product in bf16 (fp32 weights): the policy's, the critic's and the
+# reference's forwards agree bit for bit at the first iteration (KL 0, first ratio exactly 1), the
+# sampler's f32 logprobs differ only by bf16 rounding; a CPU without a bf16 matmul refuses
+if "$RLHF" ppo "${COMMON[@]}" --reward-cmd "$SCORE" --out "$T/b16" --iterations 2 --rollouts 16 \
+    --minibatch 8 --epochs 2 --eval-every 0 --bf16 >"$T/out" 2>"$T/err"; then
+  python3 - "$T" <<'PY' && ok "ppo --bf16: KL 0 and ratio 1 at the first iteration, sampler within bf16 rounding" || bad "ppo --bf16: KL 0 and ratio 1 at the first iteration, sampler within bf16 rounding"
+import json, sys
+d = sys.argv[1]
+b = [json.loads(l) for l in open(d + "/b16/metrics.jsonl")]
+print(f"  first iteration: KL {b[0]['kl']:.3g}, first ratio deviation {b[0]['first_ratio_dev']:.3g}, "
+      f"sampler logprob max diff {b[0]['sampler_logp_maxdiff']:.3g}")
+assert len(b) == 2 and b[0]["kl"] == 0 and b[0]["first_ratio_dev"] == 0 and b[1]["first_ratio_dev"] == 0, b
+assert 0 < b[0]["sampler_logp_maxdiff"] < 0.1, b[0]["sampler_logp_maxdiff"]
+assert json.load(open(d + "/b16/config.json"))["bf16"] is True
+PY
+elif grep -qF "no bf16 matmul on this CPU" "$T/err"; then
+  ok "ppo --bf16 refused with its reason here (SKIPPED the bf16 run checks)"
+else
+  bad "ppo --bf16"; sed 's/^/     /' "$T/err" | head -5
+fi
+
 # ---- best-of-n ---------------------------------------------------------------------------------------
 expect_rc 0 "bon -n 1" "$RLHF" bon --policy "$T/sft/final" --reward-cmd "$SCORE" --prompts "$T/prompts.jsonl" --limit 40 -n 1 --out "$T/b1.jsonl" --max-new 16
 cp "$T/out" "$T/b1.out"

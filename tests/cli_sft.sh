@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # tests/cli_sft.sh — `rlhf sft` end to end on a tiny byte-tokenizer model from `rlhf init`: the
 # run folder (config.json, metrics.jsonl with validation rows, samples.jsonl, final/), resume
-# after kill -9 giving bit-identical final weights, bad data → FILE:LINE and exit 1, --help.
+# after kill -9 giving bit-identical final weights, --bf16 against fp32, bad data → FILE:LINE and
+# exit 1, --help.
 set -u
 . "$(dirname "$0")/support/cli.sh" cli_sft
 
 expect_rc 0 "sft --help" "$RLHF" sft --help
 for f in --model --data --out --max-len --val-fraction --val --skip-bad --plain-template --batch \
-         --grad-accum --warmup --eval-every --samples --resume --ckpt-every --seed; do
+         --grad-accum --warmup --eval-every --samples --resume --ckpt-every --seed --bf16; do
   grep -q -- "$f" "$T/out" || bad "sft --help lists $f"
 done
 grep -q "default" "$T/out" && ok "sft --help shows defaults" || bad "sft --help shows defaults"
@@ -60,6 +61,34 @@ kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 expect_rc 0 "resume after kill -9" "$RLHF" sft --resume --out "$T/b" --quiet
 cmp -s "$T/a/final/model.safetensors" "$T/b/final/model.safetensors" && ok "resumed weights bit-identical" || bad "resumed weights bit-identical"
 cmp -s "$T/a/samples.jsonl" "$T/b/samples.jsonl" && ok "resumed samples.jsonl identical" || bad "resumed samples.jsonl identical"
+
+# --bf16 (matrix products in bf16, fp32 weights and accumulation): the same run's losses stay within
+# bf16 rounding of the fp32 run's, it learns, config.json records it and a resumed run keeps it
+# (extended without the flag); where oneDNN has no bf16 matmul, a refusal naming the reason
+B16=(--model "$T/m" --data "$T/d.jsonl" --batch 8 --steps 20 --lr 3e-3 --warmup 5 --eval-every 0
+     --samples 0 --ckpt-every 10 --seed 5 --quiet)
+expect_rc 0 "sft fp32 (for --bf16)" "$RLHF" sft "${B16[@]}" --out "$T/h32"
+if "$RLHF" sft "${B16[@]}" --bf16 --out "$T/h16" >"$T/out" 2>"$T/err"; then
+  ok "sft --bf16 runs"
+  expect_rc 0 "resume a --bf16 run (no flag), 5 more steps" "$RLHF" sft --resume --steps 25 --out "$T/h16" --quiet
+  python3 - "$T" <<'PY' && ok "--bf16: losses within bf16 rounding of fp32, learns, kept on resume" || bad "--bf16: losses within bf16 rounding of fp32, learns, kept on resume"
+import json, sys
+d = sys.argv[1]
+f = [json.loads(l)["loss"] for l in open(d + "/h32/metrics.jsonl") if '"loss"' in l]
+b = [json.loads(l)["loss"] for l in open(d + "/h16/metrics.jsonl") if '"loss"' in l]
+print(f"  loss fp32 {f[0]:.5f} -> {f[-1]:.5f}; bf16 {b[0]:.5f} -> {b[19]:.5f} (-> {b[-1]:.5f} after the resume)")
+assert len(f) == 20 and len(b) == 25, (len(f), len(b))
+assert b[0] != f[0] and abs(b[0] - f[0]) < 1e-2 * f[0], (b[0], f[0])
+assert abs(b[19] - f[19]) < 0.1 * f[19] and b[19] < 0.8 * b[0], (b[19], f[19], b[0])
+c = json.load(open(d + "/h16/config.json"))
+assert c["bf16"] is True and c["steps"] == 25, c
+assert json.load(open(d + "/h32/config.json"))["bf16"] is False
+PY
+elif grep -qF "no bf16 matmul on this CPU" "$T/err"; then
+  ok "sft --bf16 refused with its reason here (SKIPPED the bf16 run checks)"
+else
+  bad "sft --bf16"; sed 's/^/     /' "$T/err" | head -5
+fi
 
 # bad data: FILE:LINE and exit 1; --skip-bad goes on
 printf '{"prompt": "r abc", "completion": "cba"}\n{"prompt": "r abd", "completion": 5}\n' >"$T/bad.jsonl"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "model/gpt.h"
+#include "nn/onednn.h"
 #include "nn/packed.h"
 #include "support/check.h"
 #include "support/ref_nn.h"
@@ -212,6 +213,6 @@ int main(void) {
           "an empty matrix is refused: %s", e.msg);
     printf("oneDNN implementation: %s\n", packed_impl());
     test_model();
-    packed_release_all();
+    onednn_release_all();
     return check_summary("nn_packed");
 }

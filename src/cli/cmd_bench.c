@@ -4,18 +4,20 @@
 
 #include "bench.h"
 #include "cli/commands.h"
+#include "nn/gemm.h"
 #include "train/dp_optim.h"
 #include "util/flags.h"
 
 int cmd_bench(int argc, char **argv) {
     const char *only = NULL;
     const char *dist_model = "gpt2-124M";
-    int steps = 5, zero = 0;
+    int steps = 5, zero = 0, bf16 = 0;
     Flag flags[] = {
         {"only", 0, FLAG_STRING, &only, "run one benchmark: train_step, generate, membw, tokenize, ppo, or dist (data parallelism: run it alone and under mpirun; not part of the default set)", 0, 0},
         {"dist-model", 0, FLAG_STRING, &dist_model, "--only dist: gpt2-124M or tiny", 0, 0},
         DIST_ZERO_FLAG(zero),
         {"repeat", 0, FLAG_INT, &steps, "timed repetitions per measurement (median reported)", 0, 0},
+        {"bf16", 0, FLAG_BOOL, &bf16, "training-size matrix products in bf16 (as the training commands' --bf16); every line says which ran (matmul_precision)", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
     flags_parse("bench", "[--only NAME] [--repeat N]",
@@ -23,6 +25,8 @@ int cmd_bench(int argc, char **argv) {
                 "ppo also runs a ~1M-parameter model.",
                 flags, nf, argc, argv, NULL, 0, NULL);
     if (steps < 1) { fprintf(stderr, "rlhf bench: --repeat must be ≥ 1\n"); return 2; }
+    Err be;
+    if (gemm_set_bf16(bf16, &be)) { fprintf(stderr, "rlhf bench: --bf16: %s\n", be.msg); return 2; }
     if (only && !strcmp(only, "dist")) {
         if (strcmp(dist_model, "gpt2-124M") && strcmp(dist_model, "tiny")) {
             fprintf(stderr, "rlhf bench: --dist-model: expected gpt2-124M or tiny, got \"%s\"\n", dist_model);

@@ -70,6 +70,7 @@ static int run_rl(const char *cmd, const char *advantage, int argc, char **argv)
         {"skip-bad", 0, FLAG_BOOL, &o.skip_bad, "count and skip malformed prompt records instead of stopping", 0, 0},
         {"frozen-bf16", 0, FLAG_BOOL, &o.frozen_bf16, "run the frozen reference and reward model's layer products in bf16 on weights packed once (oneDNN; needs AVX-512; logprobs and scores move by ~1e-2)", 0, 0},
         {"seed", 0, FLAG_LONG, &seed, "random seed (prompt order, sampling, minibatches, validation split)", 0, 0},
+        {"bf16", 0, FLAG_BOOL, &o.bf16, "matrix products in bf16 with fp32 accumulation and fp32 weights (oneDNN; needs AVX512-BF16, AMX or AVX512-core; docs/performance.md)", 0, 0},
         {"resume", 0, FLAG_BOOL, &o.resume, "continue the run in --out from its newest checkpoint", 0, 0},
         DIST_ZERO_FLAG(zero),
         {"quiet", 'q', FLAG_BOOL, &o.quiet, "no progress line", 0, 0},

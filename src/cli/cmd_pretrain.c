@@ -39,6 +39,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"ckpt-every", 0, FLAG_LONG, &o.ckpt_every, "checkpoint (with optimizer state) every N steps", 0, 0},
         {"keep-checkpoints", 0, FLAG_LONG, &o.keep_checkpoints, "newest checkpoints kept", 0, 0},
         {"seed", 0, FLAG_LONG, &seed, "random seed (init and batch order)", 0, 0},
+        {"bf16", 0, FLAG_BOOL, &o.bf16, "matrix products in bf16 with fp32 accumulation and fp32 weights (oneDNN; needs AVX512-BF16, AMX or AVX512-core; docs/performance.md)", 0, 0},
         {"resume", 0, FLAG_BOOL, &o.resume, "continue the run in --out from its newest checkpoint", 0, 0},
         {"memory", 0, FLAG_BOOL, &o.memory_only, "print the memory estimate as JSON and exit", 0, 0},
         DIST_ZERO_FLAG(zero),

@@ -42,6 +42,7 @@ int cmd_rm(int argc, char **argv) {
         {"ckpt-every", 0, FLAG_LONG, &o.ckpt_every, "checkpoint (with optimizer state) every N steps", 0, 0},
         {"keep-checkpoints", 0, FLAG_LONG, &o.keep_checkpoints, "newest checkpoints kept", 0, 0},
         {"seed", 0, FLAG_LONG, &seed, "random seed (head init, split, batch order)", 0, 0},
+        {"bf16", 0, FLAG_BOOL, &o.bf16, "matrix products in bf16 with fp32 accumulation and fp32 weights (oneDNN; needs AVX512-BF16, AMX or AVX512-core; docs/performance.md)", 0, 0},
         {"resume", 0, FLAG_BOOL, &o.resume, "continue the run in --out from its newest checkpoint", 0, 0},
         DIST_ZERO_FLAG(zero),
         {"quiet", 'q', FLAG_BOOL, &o.quiet, "no progress line", 0, 0},

@@ -8,6 +8,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "nn/gemm.h"
 #include "nn/vecmath.h"
 
 #define LMH_CHUNK 256  // active rows per chunk (the weight matrix is streamed once per chunk)
@@ -36,8 +37,7 @@ static int gather_chunk(size_t *pos, size_t *idx, float *xb, const float *x, con
 // z[m,V] = inv_temp · xb[m,C] · wteᵀ
 static void chunk_logits(float *z, const float *xb, const float *wte, float inv_temp, int m,
                          size_t C, size_t V) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, (int)V, (int)C, inv_temp, xb, (int)C,
-                wte, (int)C, 0.0f, z, (int)V);
+    gemm(GEMM_N, GEMM_T, (size_t)m, V, C, inv_temp, xb, C, wte, C, 0.0f, z, V);
 }
 
 // Softmax statistics of one logit row z[V]: max, log Σ exp(z − max), and E_p[z − max] (the sums in
@@ -125,8 +125,7 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
             zr[target[n]] += inv_temp * gl;
         }
         if (dx) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, (int)C, (int)V, 1.0f, z,
-                        (int)V, wte, (int)C, 0.0f, dxb, (int)C);
+            gemm(GEMM_N, GEMM_N, (size_t)m, C, V, 1.0f, z, V, wte, C, 0.0f, dxb, C);
 #pragma omp parallel for schedule(static)
             for (int r = 0; r < m; r++) {
                 float *d = dx + idx[r] * C;
@@ -135,8 +134,7 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
             }
         }
         if (dwte)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)V, (int)C, m, 1.0f, z,
-                        (int)V, xb, (int)C, 1.0f, dwte, (int)C);
+            gemm(GEMM_T, GEMM_N, V, C, (size_t)m, 1.0f, z, V, xb, C, 1.0f, dwte, C);
     }
 }
 

@@ -1,9 +1,10 @@
-// nn/matmul.c — the linear layer (HF Conv1D layout, w[in, out]): forward and backward via sgemm
-// (one-row forwards via nn/matvec.c).
+// nn/matmul.c — the linear layer (HF Conv1D layout, w[in, out]): forward and backward through
+// nn/gemm.h (sgemm, or bf16 products when turned on); one-row forwards via nn/matvec.c.
 #include "nn/nn.h"
 
-#include <cblas.h>
 #include <string.h>
+
+#include "nn/gemm.h"
 
 // out[N,OC] = inp[N,C] · w[C,OC] + bias[OC]   (bias may be NULL)
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias,
@@ -26,8 +27,7 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
         for (size_t n = 0; n < N; n++) memcpy(out + n * OC, bias, OC * sizeof(float));
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)OC, (int)C, 1.0f, inp,
-                (int)C, w, (int)OC, beta, out, (int)OC);
+    gemm(GEMM_N, GEMM_N, N, OC, C, 1.0f, inp, C, w, OC, beta, out, OC);
 }
 
 // dinp[N,C] += dout[N,OC]·wᵀ;  dw[C,OC] += inpᵀ·dout;  dbias[OC] += Σ_n dout[n,:]
@@ -37,11 +37,9 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, co
                      const float *w, size_t N, size_t C, size_t OC) {
     if (N == 0 || OC == 0) return;
     if (dinp && C > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)C, (int)OC, 1.0f, dout,
-                    (int)OC, w, (int)OC, 1.0f, dinp, (int)C);
+        gemm(GEMM_N, GEMM_T, N, C, OC, 1.0f, dout, OC, w, OC, 1.0f, dinp, C);
     if (dw && C > 0)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)C, (int)OC, (int)N, 1.0f, inp,
-                    (int)C, dout, (int)OC, 1.0f, dw, (int)OC);
+        gemm(GEMM_T, GEMM_N, C, OC, N, 1.0f, inp, C, dout, OC, 1.0f, dw, OC);
     if (dbias) {
         enum { BLK = 64 };
         size_t nblk = (OC + BLK - 1) / BLK;

@@ -13,13 +13,13 @@
 // Bits: fixed for a given thread count, instruction set and M; they differ from sgemm's.
 #include "nn/packed.h"
 
-#include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/onednn.h"
 #include "util/common.h"
 
 #define PACK_REF_M 32      // the row count the packed layout is chosen for
@@ -42,27 +42,11 @@ typedef struct {  // key: rows, bias, packed layout (the layout holds K, N and t
 } CachedPrim;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static dnnl_engine_t g_engine;
-static dnnl_stream_t g_stream;
-static int g_state;  // 0 not tried, 1 ready, -1 oneDNN unusable
 static CachedPrim g_cache[PRIM_CACHE_CAP];
 static int g_ncache;
 static char g_impl[64] = "none";
 static uint16_t *g_xb;  // bf16 copy of the input rows (bf16 mode), grown as needed
 static size_t g_xb_cap;
-
-static int engine_ready(void) {
-    if (g_state == 0) {
-        g_state = -1;
-        if (dnnl_engine_create(&g_engine, dnnl_cpu, 0) == dnnl_success) {
-            if (dnnl_stream_create(&g_stream, g_engine, dnnl_stream_default_flags) == dnnl_success)
-                g_state = 1;
-            else
-                dnnl_engine_destroy(g_engine);
-        }
-    }
-    return g_state == 1;
-}
 
 int packed_enabled(void) {
     const char *s = getenv("RLHF_PACKED");
@@ -80,17 +64,6 @@ static void md2(dnnl_memory_desc_t *md, size_t r, size_t c, dnnl_format_tag_t ta
     md2t(md, r, c, dnnl_f32, tag);
 }
 
-// f32 → bf16, round to nearest even (NaN stays a quiet NaN)
-static void to_bf16(uint16_t *restrict y, const float *restrict x, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= 65536)
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &x[i], sizeof u);
-        if ((u & 0x7fffffffu) > 0x7f800000u) y[i] = (uint16_t)((u >> 16) | 0x40u);
-        else y[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-    }
-}
-
 // A matmul primitive descriptor for M rows; weights_md NULL = let oneDNN choose the layout.
 static dnnl_primitive_desc_t make_pd(size_t M, size_t K, size_t N, int has_bias, int bf16,
                                      const dnnl_memory_desc_t *weights_md) {
@@ -105,7 +78,8 @@ static dnnl_primitive_desc_t make_pd(size_t M, size_t K, size_t N, int has_bias,
                               &dst) != dnnl_success)
         return NULL;
     dnnl_primitive_desc_t pd = NULL;
-    if (dnnl_primitive_desc_create(&pd, &d, NULL, g_engine, NULL) != dnnl_success) return NULL;
+    if (dnnl_primitive_desc_create(&pd, &d, NULL, onednn_engine(), NULL) != dnnl_success)
+        return NULL;
     return pd;
 }
 
@@ -120,7 +94,7 @@ PackedMat *packed_create(const float *w, size_t K, size_t N, int transposed, con
     dnnl_primitive_desc_t pd = NULL, rpd = NULL;
     dnnl_primitive_t reorder = NULL;
     dnnl_memory_t user = NULL;
-    if (!engine_ready()) {
+    if (!onednn_ready()) {
         err_set(e, "packed weights: oneDNN found no usable CPU engine");
         goto out;
     }
@@ -141,22 +115,23 @@ PackedMat *packed_create(const float *w, size_t K, size_t N, int transposed, con
     p->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_memory_desc_t umd;
     md2(&umd, K, N, transposed ? dnnl_ba : dnnl_ab);  // ba: w stored as [N,K]
-    int ok = dnnl_memory_create(&p->wmem, &p->wmd, g_engine, DNNL_MEMORY_ALLOCATE) == dnnl_success;
-    ok = ok && dnnl_memory_create(&user, &umd, g_engine, (void *)w) == dnnl_success;
-    ok = ok && dnnl_reorder_primitive_desc_create(&rpd, &umd, g_engine, &p->wmd, g_engine, NULL) ==
+    dnnl_engine_t eng = onednn_engine();
+    int ok = dnnl_memory_create(&p->wmem, &p->wmd, eng, DNNL_MEMORY_ALLOCATE) == dnnl_success;
+    ok = ok && dnnl_memory_create(&user, &umd, eng, (void *)w) == dnnl_success;
+    ok = ok && dnnl_reorder_primitive_desc_create(&rpd, &umd, eng, &p->wmd, eng, NULL) ==
                    dnnl_success;
     ok = ok && dnnl_primitive_create(&reorder, rpd) == dnnl_success;
     if (ok) {
         dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, p->wmem}};
-        ok = dnnl_primitive_execute(reorder, g_stream, 2, a) == dnnl_success &&
-             dnnl_stream_wait(g_stream) == dnnl_success;
+        ok = dnnl_primitive_execute(reorder, onednn_stream(), 2, a) == dnnl_success &&
+             dnnl_stream_wait(onednn_stream()) == dnnl_success;
     }
     if (ok && bias) {
         p->bias = falloc(N);
         memcpy(p->bias, bias, N * sizeof(float));
         dnnl_memory_desc_t bmd;
         md2(&bmd, 1, N, dnnl_ab);
-        ok = dnnl_memory_create(&p->bmem, &bmd, g_engine, p->bias) == dnnl_success;
+        ok = dnnl_memory_create(&p->bmem, &bmd, eng, p->bias) == dnnl_success;
     }
     if (!ok) {
         err_set(e, "packed weights: oneDNN could not reorder a %zux%zu matrix", K, N);
@@ -221,18 +196,19 @@ int packed_forward(const PackedMat *p, float *out, const float *inp, size_t M) {
                 g_xb_cap = M * p->K;
                 g_xb = xmalloc(g_xb_cap * sizeof *g_xb);
             }
-            to_bf16(g_xb, inp, M * p->K);
+            f32_to_bf16(g_xb, inp, M * p->K);
             x = g_xb;
         }
         dnnl_memory_desc_t smd, dmd;
         md2t(&smd, M, p->K, p->bf16 ? dnnl_bf16 : dnnl_f32, dnnl_ab);
         md2(&dmd, M, p->N, dnnl_ab);
-        if (dnnl_memory_create(&src, &smd, g_engine, (void *)x) == dnnl_success &&
-            dnnl_memory_create(&dst, &dmd, g_engine, out) == dnnl_success) {
+        if (dnnl_memory_create(&src, &smd, onednn_engine(), (void *)x) == dnnl_success &&
+            dnnl_memory_create(&dst, &dmd, onednn_engine(), out) == dnnl_success) {
             dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p->wmem},
                                     {DNNL_ARG_DST, dst}, {DNNL_ARG_BIAS, p->bmem}};
-            if (dnnl_primitive_execute(prim, g_stream, p->has_bias ? 4 : 3, a) == dnnl_success &&
-                dnnl_stream_wait(g_stream) == dnnl_success)
+            dnnl_stream_t st = onednn_stream();
+            if (dnnl_primitive_execute(prim, st, p->has_bias ? 4 : 3, a) == dnnl_success &&
+                dnnl_stream_wait(st) == dnnl_success)
                 rc = 0;
         }
     }
@@ -242,17 +218,12 @@ int packed_forward(const PackedMat *p, float *out, const float *inp, size_t M) {
     return rc;
 }
 
-void packed_release_all(void) {
+void packed_release_cache(void) {
     pthread_mutex_lock(&g_lock);
     for (int i = 0; i < g_ncache; i++) dnnl_primitive_destroy(g_cache[i].prim);
     g_ncache = 0;
     free(g_xb);
     g_xb = NULL;
     g_xb_cap = 0;
-    if (g_state == 1) {
-        dnnl_stream_destroy(g_stream);
-        dnnl_engine_destroy(g_engine);
-    }
-    g_state = 0;
     pthread_mutex_unlock(&g_lock);
 }

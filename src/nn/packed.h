@@ -25,8 +25,8 @@ size_t packed_bytes(const PackedMat *p);
 int packed_forward(const PackedMat *p, float *out, const float *inp, size_t M);
 // oneDNN's implementation name for the last packed matrix (e.g. "brg:avx512_core"), "none" before.
 const char *packed_impl(void);
-// Destroys the cached primitives and the engine (tests and leak checkers; packing works again
+// Destroys the cached primitives (nn/onednn.h's onednn_release_all calls it; packing works again
 // afterwards).
-void packed_release_all(void);
+void packed_release_cache(void);
 
 #endif

@@ -40,6 +40,7 @@ typedef struct {
     int plain_template, skip_bad;
     uint64_t seed;
     int resume, memory_only, quiet;
+    int bf16;               // matrix products in bf16 (nn/gemm.h)
 } DpoOptions;
 
 void dpo_defaults(DpoOptions *o);

@@ -9,6 +9,7 @@
 #include "dist/dist.h"
 #include "eval/plot.h"
 #include "io/checkpoint.h"
+#include "nn/gemm.h"
 #include "train/dp_optim.h"
 #include "train/schedule.h"
 #include "util/fileio.h"
@@ -41,6 +42,7 @@ void loop_options_to_json(const LoopOptions *o, json_t *j) {
     json_object_set_new(j, "ckpt_every", json_integer(o->ckpt_every));
     json_object_set_new(j, "keep_checkpoints", json_integer(o->keep_checkpoints));
     json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
+    json_object_set_new(j, "bf16", json_boolean(o->bf16));
 }
 
 int loop_options_from_json(LoopOptions *o, const json_t *j, const char *ctx, Err *e) {
@@ -58,6 +60,8 @@ int loop_options_from_json(LoopOptions *o, const json_t *j, const char *ctx, Err
     if (json_get_long_opt(j, "grad_accum", &l, ctx, e)) return -1;
     o->grad_accum = (int)l;
     if (json_get_string(j, "schedule", &o->schedule, ctx, e)) return -1;
+    o->bf16 = 0;
+    if (json_object_get(j, "bf16") && json_get_bool(j, "bf16", &o->bf16, ctx, e)) return -1;
     return 0;
 }
 
@@ -192,6 +196,7 @@ int loop_train(TrainLoop *L, Err *e) {
         return err_set(e, "--schedule: expected constant, linear or cosine, got \"%s\"", o->schedule);
     if (o->grad_accum < 1) return err_set(e, "--grad-accum must be at least 1, got %d", o->grad_accum);
     if (L->n_extra < 0 || L->n_extra > LOOP_MAX_EXTRA) return err_set(e, "loop: too many extra metrics");
+    if (gemm_set_bf16(o->bf16, e)) return -1;
     long step0 = 0;
     if (o->resume && (step0 = resume_from_checkpoint(L, e)) < 0) return -1;
     if (L->config && run_write_config(L->run, L->config, e)) return -1;

@@ -38,6 +38,7 @@ typedef struct {
     uint64_t seed;
     int resume;              // continue from the newest checkpoint in the run folder
     int quiet;               // no progress line
+    int bf16;                // matrix products in bf16 with fp32 accumulation (nn/gemm.h)
 } LoopOptions;
 
 void loop_options_defaults(LoopOptions *o);
@@ -53,6 +54,7 @@ void loop_options_defaults(LoopOptions *o);
         (l).grad_clip = (o)->grad_clip; (l).eval_every = (o)->eval_every;                       \
         (l).ckpt_every = (o)->ckpt_every; (l).keep_checkpoints = (o)->keep_checkpoints;         \
         (l).seed = (o)->seed; (l).resume = (o)->resume; (l).quiet = (o)->quiet;                 \
+        (l).bf16 = (o)->bf16;                                                                   \
     } while (0)
 #define LOOP_OPTIONS_TO_STAGE(o, l)                                                             \
     do {                                                                                        \
@@ -62,13 +64,14 @@ void loop_options_defaults(LoopOptions *o);
         (o)->beta1 = (l).beta1; (o)->beta2 = (l).beta2; (o)->eps = (l).eps;                     \
         (o)->grad_clip = (l).grad_clip; (o)->eval_every = (l).eval_every;                       \
         (o)->ckpt_every = (l).ckpt_every; (o)->keep_checkpoints = (l).keep_checkpoints;         \
-        (o)->seed = (l).seed;                                                                   \
+        (o)->seed = (l).seed; (o)->bf16 = (l).bf16;                                             \
     } while (0)
 // Adds the options to a config.json object (keys: steps, grad_accum, lr, min_lr_frac, warmup,
 // schedule, weight_decay, beta1, beta2, eps, grad_clip, eval_every, ckpt_every,
-// keep_checkpoints, seed).
+// keep_checkpoints, seed, bf16).
 void loop_options_to_json(const LoopOptions *o, json_t *j);
-// Reads them back (resume); grad_accum may be missing (1). Strings point into j.
+// Reads them back (resume); grad_accum may be missing (1), bf16 too (runs from before --bf16:
+// off). Strings point into j.
 int loop_options_from_json(LoopOptions *o, const json_t *j, const char *ctx, Err *e);
 
 // Opens the run folder: a new run refuses a folder that holds one; a resumed run must have one,
@@ -112,7 +115,8 @@ typedef struct {
     const char *plot_keys[8];
 } TrainLoop;
 
-// Runs steps [resume point, opt.steps). Per step: zero grads; for micro in 0..grad_accum−1:
+// Runs steps [resume point, opt.steps), with the matrix products in bf16 when opt.bf16 (refused
+// with a message where the CPU has no bf16 matmul). Per step: zero grads; for micro in 0..grad_accum−1:
 // batch, loss (backward accumulates); all-reduce gradients and sums; gradients × 1/count;
 // LR from the schedule; AdamW (clipping); metrics row {step, loss, lr, grad_norm, ms,
 // tokens_per_s?, extras}; eval at the cadence and the last step; checkpoint at the cadence and

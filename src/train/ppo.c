@@ -11,6 +11,7 @@
 #include "dist/dist.h"
 #include "eval/plot.h"
 #include "io/checkpoint.h"
+#include "nn/gemm.h"
 #include "train/dp_optim.h"
 #include "train/loop.h"
 #include "train/reward.h"
@@ -102,6 +103,7 @@ static json_t *options_json(const PpoOptions *o, const char *stage) {
     }
     json_object_set_new(j, "grad_accum", json_integer(o->grad_accum));
     json_object_set_new(j, "frozen_bf16", json_boolean(o->frozen_bf16));
+    json_object_set_new(j, "bf16", json_boolean(o->bf16));
     json_object_set_new(j, "threads", json_integer(threads_get()));
     json_object_set_new(j, "processes", json_integer(dist_size()));
     return j;
@@ -130,6 +132,8 @@ static int options_from_json(PpoOptions *o, const json_t *j, const char *ctx, Er
     o->frozen_bf16 = 0;  // runs from before --frozen-bf16 have none
     if (json_object_get(j, "frozen_bf16") && json_get_bool(j, "frozen_bf16", &o->frozen_bf16, ctx, e))
         return -1;
+    o->bf16 = 0;  // nor --bf16
+    if (json_object_get(j, "bf16") && json_get_bool(j, "bf16", &o->bf16, ctx, e)) return -1;
     return 0;
 }
 
@@ -885,7 +889,7 @@ int ppo_run(const PpoOptions *opts, Err *e) {
         P.o.resume = 1;
     }
     if (!dist_is_root()) P.o.quiet = 1;  // one progress line: rank 0's
-    if (resolve_options(&P, e)) goto out;
+    if (resolve_options(&P, e) || gemm_set_bf16(P.o.bf16, e)) goto out;
     if (P.mode != ADV_GAE) stage = P.o.advantage;
     if (load_models(&P, e) || load_prompts(&P, e)) goto out;
     if (P.o.lr <= 0) P.o.lr = ppo_default_lr(P.policy->n_params);

@@ -63,6 +63,7 @@ typedef struct {
     long ckpt_every, keep_checkpoints;
     int plain_template, skip_bad;
     int frozen_bf16;          // reference and reward model: layers' products in bf16 (packed once)
+    int bf16;                 // every training-size matrix product in bf16 (nn/gemm.h)
     uint64_t seed;
     int resume, quiet;
 } PpoOptions;

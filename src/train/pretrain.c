@@ -42,7 +42,7 @@ static LoopOptions loop_options(const PretrainOptions *o) {
     l.weight_decay = o->weight_decay; l.beta1 = o->beta1; l.beta2 = o->beta2; l.eps = o->eps;
     l.grad_clip = o->grad_clip; l.eval_every = o->eval_every; l.ckpt_every = o->ckpt_every;
     l.keep_checkpoints = o->keep_checkpoints; l.seed = o->seed; l.resume = o->resume;
-    l.quiet = o->quiet;
+    l.quiet = o->quiet; l.bf16 = o->bf16;
     return l;
 }
 
@@ -78,7 +78,7 @@ static int options_from_json(PretrainOptions *o, const json_t *j, const char *ct
     o->lr = lo.lr; o->min_lr_frac = lo.min_lr_frac; o->warmup = lo.warmup; o->schedule = lo.schedule;
     o->weight_decay = lo.weight_decay; o->beta1 = lo.beta1; o->beta2 = lo.beta2; o->eps = lo.eps;
     o->grad_clip = lo.grad_clip; o->eval_every = lo.eval_every; o->ckpt_every = lo.ckpt_every;
-    o->keep_checkpoints = lo.keep_checkpoints; o->seed = lo.seed;
+    o->keep_checkpoints = lo.keep_checkpoints; o->seed = lo.seed; o->bf16 = lo.bf16;
 #define GETL(key, field) if (json_get_long(j, key, &l, ctx, e)) return -1; o->field = l;
 #define GETD(key, field) if (json_get_double(j, key, &d, ctx, e)) return -1; o->field = d;
     GETL("layers", layers) GETL("heads", heads) GETL("embd", embd) GETL("ctx", ctx)

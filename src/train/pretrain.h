@@ -25,6 +25,7 @@ typedef struct {
     int resume;
     int memory_only;        // print the memory estimate and exit
     int quiet;              // no progress line
+    int bf16;               // matrix products in bf16 (nn/gemm.h)
 } PretrainOptions;
 
 void pretrain_defaults(PretrainOptions *o);

@@ -38,6 +38,7 @@ typedef struct {
     int skip_bad;
     uint64_t seed;
     int resume, quiet;
+    int bf16;               // matrix products in bf16 (nn/gemm.h)
 } RmOptions;
 
 void rm_defaults(RmOptions *o);

@@ -36,6 +36,7 @@ typedef struct {
     long ckpt_every, keep_checkpoints;
     uint64_t seed;
     int resume, memory_only, quiet;
+    int bf16;               // matrix products in bf16 (nn/gemm.h)
 } SftOptions;
 
 void sft_defaults(SftOptions *o);

@@ -1,0 +1,164 @@
+// nn/gemm.c — the training-size matrix products (see gemm.h).
+//
+// bf16 mode: one oneDNN matmul primitive per (op(A), op(B), beta), created with every dimension
+// and stride left to run time, so the ragged batches of training (a new token count every step)
+// never create primitives; oneDNN serves these with its jit gemm (AVX512-BF16 dot products,
+// "gemm:jit"). Each call rounds A (times alpha) and B into dense bf16 copies (round to nearest
+// even), then runs the primitive with C as fp32 destination (beta = 1: a sum post-op, so C is
+// accumulated in fp32). Rounding costs one pass over A and B, small next to the product.
+// Bits: fixed for a given thread count and instruction set; they differ from sgemm's.
+#include "nn/gemm.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "nn/onednn.h"
+
+typedef struct {
+    GemmOp ta, tb;
+    float beta;
+    dnnl_primitive_t prim;
+} GemmPrim;
+
+#define GEMM_PRIM_CAP 16
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_bf16;  // bf16 products on
+static GemmPrim g_prims[GEMM_PRIM_CAP];
+static int g_nprims;
+static char g_impl[64] = "none";
+static uint16_t *g_ab, *g_bb;  // bf16 copies of A and B, grown as needed
+static size_t g_ab_cap, g_bb_cap;
+
+// A 2-D descriptor of logical shape [r, c], stored row-major (trans = 0: ld·i + j) or
+// transposed (trans = 1: i + ld·j). r, c, ld may be DNNL_RUNTIME_DIM_VAL.
+static void md_2d(dnnl_memory_desc_t *md, dnnl_dim_t r, dnnl_dim_t c, dnnl_dim_t ld, int trans,
+                  dnnl_data_type_t dt) {
+    dnnl_dims_t dims = {r, c}, strides;
+    strides[0] = trans ? 1 : ld;
+    strides[1] = trans ? ld : 1;
+    dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
+}
+
+// The primitive for (ta, tb, beta), created on first use; NULL if oneDNN has none. g_lock held.
+static dnnl_primitive_t prim_for(GemmOp ta, GemmOp tb, float beta) {
+    for (int i = 0; i < g_nprims; i++)
+        if (g_prims[i].ta == ta && g_prims[i].tb == tb && g_prims[i].beta == beta)
+            return g_prims[i].prim;
+    if (g_nprims == GEMM_PRIM_CAP || !onednn_ready()) return NULL;
+    const dnnl_dim_t R = DNNL_RUNTIME_DIM_VAL;
+    dnnl_memory_desc_t a, b, c;
+    md_2d(&a, R, R, R, ta == GEMM_T, dnnl_bf16);
+    md_2d(&b, R, R, R, tb == GEMM_T, dnnl_bf16);
+    md_2d(&c, R, R, R, 0, dnnl_f32);
+    dnnl_matmul_desc_t d;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t prim = NULL;
+    int ok = dnnl_matmul_desc_init(&d, &a, &b, NULL, &c) == dnnl_success &&
+             dnnl_primitive_attr_create(&attr) == dnnl_success;
+    if (ok && beta != 0.0f)
+        ok = dnnl_post_ops_create(&po) == dnnl_success &&
+             dnnl_post_ops_append_sum(po, beta) == dnnl_success &&
+             dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
+    ok = ok && dnnl_primitive_desc_create(&pd, &d, attr, onednn_engine(), NULL) == dnnl_success;
+    if (ok) {
+        const char *impl = NULL;
+        if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+            impl)
+            snprintf(g_impl, sizeof g_impl, "%s", impl);
+        ok = dnnl_primitive_create(&prim, pd) == dnnl_success;
+    }
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (!ok) return NULL;
+    g_prims[g_nprims++] = (GemmPrim){ta, tb, beta, prim};
+    return prim;
+}
+
+static uint16_t *grow(uint16_t **buf, size_t *cap, size_t n) {
+    if (*cap < n) {
+        free(*buf);
+        *cap = n;
+        *buf = xmalloc(n * sizeof **buf);
+    }
+    return *buf;
+}
+
+// The bf16 product; -1 if oneDNN failed (C untouched). g_lock held.
+static int gemm_bf16(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha,
+                     const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
+                     size_t ldc) {
+    dnnl_primitive_t prim = prim_for(ta, tb, beta);
+    if (!prim) return -1;
+    // dense bf16 copies: A as stored ([M,K] or [K,M]), B as stored ([K,N] or [N,K])
+    size_t ar = ta == GEMM_T ? K : M, ac = ta == GEMM_T ? M : K;
+    size_t br = tb == GEMM_T ? N : K, bc = tb == GEMM_T ? K : N;
+    uint16_t *ab = grow(&g_ab, &g_ab_cap, ar * ac), *bb = grow(&g_bb, &g_bb_cap, br * bc);
+    f32_to_bf16_rows(ab, A, ar, ac, lda, alpha);
+    f32_to_bf16_rows(bb, B, br, bc, ldb, 1.0f);
+    dnnl_memory_desc_t amd, bmd, cmd;
+    md_2d(&amd, (dnnl_dim_t)M, (dnnl_dim_t)K, (dnnl_dim_t)ac, ta == GEMM_T, dnnl_bf16);
+    md_2d(&bmd, (dnnl_dim_t)K, (dnnl_dim_t)N, (dnnl_dim_t)bc, tb == GEMM_T, dnnl_bf16);
+    md_2d(&cmd, (dnnl_dim_t)M, (dnnl_dim_t)N, (dnnl_dim_t)ldc, 0, dnnl_f32);
+    dnnl_engine_t eng = onednn_engine();
+    dnnl_stream_t st = onednn_stream();
+    dnnl_memory_t am = NULL, bm = NULL, cm = NULL;
+    int ok = dnnl_memory_create(&am, &amd, eng, ab) == dnnl_success &&
+             dnnl_memory_create(&bm, &bmd, eng, bb) == dnnl_success &&
+             dnnl_memory_create(&cm, &cmd, eng, C) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+        ok = dnnl_primitive_execute(prim, st, 3, args) == dnnl_success &&
+             dnnl_stream_wait(st) == dnnl_success;
+    }
+    if (am) dnnl_memory_destroy(am);
+    if (bm) dnnl_memory_destroy(bm);
+    if (cm) dnnl_memory_destroy(cm);
+    return ok ? 0 : -1;
+}
+
+void gemm(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
+          size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    if (M == 0 || N == 0) return;
+    if (g_bf16 && K > 0) {
+        if (beta != 0.0f && beta != 1.0f) die("gemm: bf16 products take beta 0 or 1, not %g", beta);
+        pthread_mutex_lock(&g_lock);
+        int rc = gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        pthread_mutex_unlock(&g_lock);
+        if (rc) die("gemm: oneDNN's bf16 matmul failed on a %zux%zux%zu product", M, N, K);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta == GEMM_T ? CblasTrans : CblasNoTrans,
+                tb == GEMM_T ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda,
+                B, (int)ldb, beta, C, (int)ldc);
+}
+
+int gemm_set_bf16(int on, Err *e) {
+    pthread_mutex_lock(&g_lock);
+    int ok = !on || prim_for(GEMM_N, GEMM_N, 0.0f) != NULL;
+    if (ok) g_bf16 = on != 0;
+    pthread_mutex_unlock(&g_lock);
+    if (!ok)
+        return err_set(e, "bf16 matrix products: oneDNN has no bf16 matmul on this CPU (it needs "
+                          "AVX512-BF16, AMX or AVX512-core); run without --bf16");
+    return 0;
+}
+
+int gemm_bf16_on(void) { return g_bf16; }
+const char *gemm_bf16_impl(void) { return g_impl; }
+
+void gemm_release_cache(void) {
+    pthread_mutex_lock(&g_lock);
+    for (int i = 0; i < g_nprims; i++) dnnl_primitive_destroy(g_prims[i].prim);
+    g_nprims = 0;
+    free(g_ab);
+    free(g_bb);
+    g_ab = g_bb = NULL;
+    g_ab_cap = g_bb_cap = 0;
+    pthread_mutex_unlock(&g_lock);
+}

@@ -1,0 +1,23 @@
+// nn/onednn.h — the process's oneDNN CPU engine and stream, shared by the packed inference
+// products (nn/packed.c) and the bf16 training products (nn/gemm.c), and f32 → bf16 rounding.
+#ifndef RLHF_NN_ONEDNN_H
+#define RLHF_NN_ONEDNN_H
+
+#include <oneapi/dnnl/dnnl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// 1 when the engine and stream exist (created on first call), 0 if oneDNN has no CPU engine.
+int onednn_ready(void);
+dnnl_engine_t onednn_engine(void);
+dnnl_stream_t onednn_stream(void);
+// Destroys every cached oneDNN object (packed and gemm primitives) and then the engine; both
+// modules work again afterwards (tests and leak checkers).
+void onednn_release_all(void);
+// y[i] = x[i] rounded to bf16, to nearest even (a NaN stays a quiet NaN).
+void f32_to_bf16(uint16_t *restrict y, const float *restrict x, size_t n);
+// The same for a rows × cols block stored with leading dimension ld, written densely (ld = cols).
+void f32_to_bf16_rows(uint16_t *restrict y, const float *restrict x, size_t rows, size_t cols,
+                      size_t ld, float scale);
+
+#endif

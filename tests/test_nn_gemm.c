@@ -1,0 +1,200 @@
+// tests/test_nn_gemm.c — the training-size products (nn/gemm.c) against a double-precision
+// reference: every op(A)·op(B) combination, alpha, beta 0 / 1, leading dimensions wider than the
+// rows, odd and one-sized shapes, 1 and 2 threads. The bf16 mode against the double product of
+// the bf16-rounded operands (what it promises) and within bf16 rounding of the exact product;
+// repeat bits; its refusals. At layer and model level: matmul and LM-head gradients and a tiny
+// model's loss and gradients in bf16 within bf16 rounding of fp32. Where oneDNN has no bf16
+// matmul (valgrind's CPU), the refusal's message is checked and the bf16 checks are skipped.
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/gpt.h"
+#include "nn/gemm.h"
+#include "nn/nn.h"
+#include "nn/onednn.h"
+#include "support/check.h"
+#include "support/ref_nn.h"
+#include "support/tiny.h"
+
+static float round_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+// c[M,N] = alpha·op(A)·op(B) + beta·c0 in double; bf16: the operands rounded as the bf16 mode does
+static void ref_gemm(double *c, GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha,
+                     const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                     const float *c0, size_t ldc, int bf16) {
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++) {
+            double s = 0;
+            for (size_t k = 0; k < K; k++) {
+                float a = ta == GEMM_T ? A[k * lda + i] : A[i * lda + k];
+                float b = tb == GEMM_T ? B[j * ldb + k] : B[k * ldb + j];
+                s += bf16 ? (double)round_bf16(alpha * a) * round_bf16(b) : (double)alpha * a * b;
+            }
+            c[i * N + j] = s + (double)beta * c0[i * ldc + j];
+        }
+}
+
+// One product in the current mode against the reference; pad widens every leading dimension.
+static void check_product(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha,
+                          float beta, size_t pad, int bf16, unsigned seed) {
+    size_t ar = ta == GEMM_T ? K : M, ac = (ta == GEMM_T ? M : K), lda = ac + pad;
+    size_t br = tb == GEMM_T ? N : K, bc = (tb == GEMM_T ? K : N), ldb = bc + pad, ldc = N + pad;
+    float *A = ref_rand_f(ar * lda, seed, 1.0f), *B = ref_rand_f(br * ldb, seed + 1, 1.0f);
+    float *C = ref_rand_f(M * ldc, seed + 2, 1.0f), *C0 = ref_copy_f(C, M * ldc);
+    double *r = ref_zeros(M * N), *rx = ref_zeros(M * N);
+    ref_gemm(r, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc, bf16);
+    ref_gemm(rx, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc, 0);
+    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    float *got = malloc(M * N * sizeof(float));
+    for (size_t i = 0; i < M; i++) memcpy(got + i * N, C + i * ldc, N * sizeof(float));
+    char what[160];
+    snprintf(what, sizeof what, "%s %c%c M=%zu N=%zu K=%zu alpha=%g beta=%g pad=%zu",
+             bf16 ? "bf16" : "f32", ta == GEMM_T ? 'T' : 'N', tb == GEMM_T ? 'T' : 'N', M, N, K,
+             alpha, beta, pad);
+    double scale = sqrt((double)K + 1);  // sums of K products of O(1) terms
+    CHECK(check_close_f(what, got, r, M * N, bf16 ? 1e-5 : 1e-5, scale), "%s: vs reference", what);
+    if (bf16) {  // the rounding really happens, and stays within bf16's precision of the exact
+        double worst = 0;
+        for (size_t i = 0; i < M * N; i++) worst = fmax(worst, fabs(got[i] - rx[i]));
+        CHECK(worst < 2e-2 * scale, "%s: %.3g from the exact product", what, worst);
+        if (K >= 8) CHECK(worst > 1e-6 * scale, "%s: bf16 products equal the f32 ones", what);
+    }
+    int padding_kept = 1;  // the columns past N in each row of C are not written
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = N; j < ldc; j++) padding_kept &= C[i * ldc + j] == C0[i * ldc + j];
+    CHECK(padding_kept, "%s: wrote past N", what);
+    free(A); free(B); free(C); free(C0); free(got); free(r); free(rx);
+}
+
+static void check_all_products(int bf16) {
+    static const size_t shapes[][3] = {{1, 1, 1}, {1, 7, 5}, {5, 1, 9}, {3, 4, 1}, {17, 23, 31},
+                                       {64, 48, 96}, {130, 70, 257}};
+    unsigned seed = 10;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int beta = 0; beta < 2; beta++) {
+                    size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                    check_product((GemmOp)ta, (GemmOp)tb, M, N, K, beta ? 1.0f : 0.5f,
+                                  (float)beta, (s + (size_t)ta) % 3, bf16, seed);
+                    seed += 3;
+                }
+}
+
+// The bf16 mode gives the same bits on every call (fixed threads) and on 1 and 2 threads
+// agrees with the bf16 reference.
+static void check_bf16_repeat(void) {
+    size_t M = 200, N = 150, K = 300;
+    float *A = ref_rand_f(M * K, 1, 1.0f), *B = ref_rand_f(K * N, 2, 1.0f);
+    float *c1 = calloc(M * N, sizeof(float)), *c2 = calloc(M * N, sizeof(float));
+    gemm(GEMM_N, GEMM_N, M, N, K, 1.0f, A, K, B, N, 0.0f, c1, N);
+    gemm(GEMM_N, GEMM_N, M, N, K, 1.0f, A, K, B, N, 0.0f, c2, N);
+    CHECK(check_bitwise("bf16 repeat", c1, c2, M * N), "same bits on a repeat");
+    free(A); free(B); free(c1); free(c2);
+}
+
+// matmul_backward and the LM head's gradients through bf16 products stay within bf16 rounding
+// of the fp32 ones; a tiny model's loss and every parameter gradient likewise.
+static double rel_diff(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / fmax(den, 1e-30));
+}
+
+static void model_grads(float *loss, float *grads, GPT *m, int B, const int *len, const int *tok,
+                        const int *tgt) {
+    Err e;
+    CHECK(gpt_forward(m, B, len, tok, &e) == 0, "%s", e.msg);
+    float lp[64], dl[64];
+    gpt_lm_logprobs(m, tgt, 1.0f, lp, NULL);
+    double s = 0;
+    for (size_t i = 0; i < m->N; i++) {
+        dl[i] = tgt[i] >= 0 ? -1.0f : 0.0f;
+        if (tgt[i] >= 0) s -= lp[i];
+    }
+    *loss = (float)s;
+    gpt_zero_grad(m);
+    gpt_backward(m, tgt, 1.0f, dl, NULL, NULL);
+    memcpy(grads, m->grads, m->n_params * sizeof(float));
+}
+
+static void check_model_bf16(void) {
+    GPT *m = tiny_model(1, 0, 11);
+    enum { B = 3 };
+    int len[B] = {9, 5, 13}, tok[64], tgt[64];
+    size_t N = tiny_tokens(tok, len, B, m->cfg.vocab_size, 12);
+    for (size_t i = 0; i < N; i++) tgt[i] = i % 5 == 0 ? -1 : tok[(i * 7) % N];
+    float l32, l16, *g32 = falloc(m->n_params), *g16 = falloc(m->n_params);
+    Err e;
+    CHECK(gemm_set_bf16(0, &e) == 0, "off");
+    model_grads(&l32, g32, m, B, len, tok, tgt);
+    CHECK(gemm_set_bf16(1, &e) == 0, "on: %s", e.msg);
+    model_grads(&l16, g16, m, B, len, tok, tgt);
+    double dg = rel_diff(g16, g32, m->n_params);
+    printf("tiny model, bf16 vs f32 products: loss %.6f vs %.6f, gradient relative difference %.3g\n",
+           l16, l32, dg);
+    CHECK(fabs(l16 - l32) < 1e-2 * fabs(l32) && l16 != l32, "loss %g vs %g", l16, l32);
+    CHECK(dg < 3e-2 && dg > 0, "gradients differ by %.3g (relative, 2-norm)", dg);
+    // matmul_backward alone, a layer's shapes
+    size_t n = 37, C = 48, OC = 96;
+    float *inp = ref_rand_f(n * C, 20, 1.0f), *w = ref_rand_f(C * OC, 21, 0.2f),
+          *dout = ref_rand_f(n * OC, 22, 1.0f);
+    float *dinp[2], *dw[2];
+    for (int k = 0; k < 2; k++) {
+        dinp[k] = calloc(n * C, sizeof(float));
+        dw[k] = calloc(C * OC, sizeof(float));
+        CHECK(gemm_set_bf16(k, &e) == 0, "%s", e.msg);
+        matmul_backward(dinp[k], dw[k], NULL, dout, inp, w, n, C, OC);
+    }
+    double di = rel_diff(dinp[1], dinp[0], n * C), dd = rel_diff(dw[1], dw[0], C * OC);
+    CHECK(di < 1e-2 && di > 0 && dd < 1e-2 && dd > 0, "matmul_backward bf16 vs f32: %.3g %.3g", di, dd);
+    for (int k = 0; k < 2; k++) { free(dinp[k]); free(dw[k]); }
+    free(inp); free(w); free(dout);
+    CHECK(gemm_set_bf16(0, &e) == 0, "off");
+    free(g32); free(g16);
+    gpt_free(m);
+}
+
+int main(void) {
+    Err e;
+    CHECK(!gemm_bf16_on(), "fp32 products by default");
+    for (int t = 1; t <= 2; t++) {
+        omp_set_num_threads(t);
+        check_all_products(0);
+    }
+    if (gemm_set_bf16(1, &e) != 0) {
+        CHECK(strstr(e.msg, "no bf16 matmul on this CPU") != NULL, "refusal names the reason: %s", e.msg);
+        CHECK(!gemm_bf16_on(), "a refused switch leaves fp32 on");
+        printf("bf16 products not available here (SKIPPED the bf16 checks): %s\n", e.msg);
+        onednn_release_all();
+        return check_summary("nn_gemm");
+    }
+    CHECK(gemm_bf16_on(), "bf16 on");
+    printf("bf16 products: oneDNN %s\n", gemm_bf16_impl());
+    for (int t = 1; t <= 2; t++) {
+        omp_set_num_threads(t);
+        check_all_products(1);
+        check_bf16_repeat();
+    }
+    onednn_release_all();  // the cache rebuilds itself after a release
+    check_product(GEMM_T, GEMM_N, 33, 20, 65, 1.0f, 1.0f, 1, 1, 99);
+    check_model_bf16();
+    CHECK(gemm_set_bf16(0, &e) == 0 && !gemm_bf16_on(), "off again");
+    check_product(GEMM_N, GEMM_T, 9, 8, 7, 1.0f, 0.0f, 0, 0, 98);
+    onednn_release_all();
+    return check_summary("nn_gemm");
+}
