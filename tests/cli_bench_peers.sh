@@ -2,8 +2,8 @@
 # tests/cli_bench_peers.sh — bench/peers/run.py (`make bench-peers`) without the peers' environment:
 # our side of SFT and GRPO on the shared tiny model and data gives per-step times; a stand-in peer
 # (a script that answers like theirs_*.py) is merged into the same row with ratio = theirs / ours
-# (median after the warm-up step); a failing or silent peer, an unknown stage and a missing
-# environment stop the run with a clear message and a non-zero exit.
+# (median after the warm-up step); --bf16 reaches both sides; a failing or silent peer, an unknown
+# stage and a missing environment stop the run with a clear message and a non-zero exit.
 set -u
 . "$(dirname "$0")/support/cli.sh" cli_bench_peers
 RUN=(python3 bench/peers/run.py --rlhf "$RLHF" --steps 2 --threads 1)
@@ -37,6 +37,28 @@ r = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")][0]
 assert r["theirs_steps"] == [9.0, 2.0, 3.0] and r["theirs_s"] == 2.5 and r["torch"] == "stand-in", r
 assert abs(r["ratio"] - 2.5 / r["ours_s"]) <= 1e-3 * r["ratio"], r
 PY
+
+# --bf16: both sides in bf16 mixed precision — our run records it, the peer gets --bf16
+cat >"$T/peer16" <<'SH'
+#!/bin/sh
+echo "$*" >"$(dirname "$0")/peer16.args"
+echo '{"side": "theirs", "stage": "sft", "step_s": [9.0, 2.0, 3.0], "torch": "stand-in"}'
+SH
+chmod +x "$T/peer16"
+if "${RUN[@]}" --python "$T/peer16" --only sft --bf16 --work "$T/w16" >"$T/out" 2>"$T/err"; then
+  python3 - "$T" <<'PY' && ok "--bf16: our run in bf16, the peer called with --bf16, rows say bf16" || bad "--bf16 on both sides"
+import json, sys
+d = sys.argv[1]
+r = [json.loads(l) for l in open(d + "/out") if l.startswith("{")][0]
+assert r["precision"] == "bf16" and r["theirs_s"] == 2.5, r
+assert json.load(open(d + "/w16/ours-sft/config.json"))["bf16"] is True
+assert "--bf16" in open(d + "/peer16.args").read().split()
+PY
+elif grep -qF "no bf16 matmul on this CPU" "$T/w16/bench-peers.log"; then
+  ok "--bf16 refused by our side with its reason here (SKIPPED)"
+else
+  bad "bench-peers --bf16"; sed 's/^/     /' "$T/err" | head -5
+fi
 
 printf '#!/bin/sh\necho "peer broke" >&2\nexit 3\n' >"$T/bad"; chmod +x "$T/bad"
 expect_rc 1 "a failing peer stops the run" "${RUN[@]}" --python "$T/bad" --only sft

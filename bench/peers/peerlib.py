@@ -20,6 +20,8 @@ def parse_args(extra=None):
     p.add_argument("--batch", type=int, default=16, help="examples per optimizer step")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--bf16", action="store_true",
+                   help="bf16 mixed precision: the trainers' bf16=True (CPU autocast), autocast for the plain step")
     if extra:
         extra(p)
     a = p.parse_args()
@@ -64,11 +66,11 @@ def byte_tokenizer(padding_side="right"):
 
 
 def common_config(cls, a, **kw):
-    """A TRL config for timing: fp32 (TRL's configs default to bf16), no gradient checkpointing
+    """A TRL config for timing: fp32 unless --bf16 (TRL's configs default to bf16), no gradient checkpointing
     (TRL's default is on; rlhf.c keeps activations), no logging, saving or evaluation, CPU."""
     out = tempfile.mkdtemp(prefix="rlhf-peers-")
     base = dict(output_dir=out, max_steps=a.steps, per_device_train_batch_size=a.batch,
-                gradient_accumulation_steps=1, bf16=False, fp16=False, gradient_checkpointing=False,
+                gradient_accumulation_steps=1, bf16=a.bf16, fp16=False, gradient_checkpointing=False,
                 logging_strategy="no", save_strategy="no", eval_strategy="no", report_to="none",
                 use_cpu=True, disable_tqdm=True, dataloader_num_workers=0, seed=a.seed)
     base.update(kw)

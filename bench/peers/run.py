@@ -6,8 +6,10 @@ train_step` for the GPT-2 124M training step) and theirs (TRL's trainers, plain 
 124M step; bench/peers/theirs_*.py in the peers' environment) one after the other on the same
 model, data, batch shapes and thread count. Time per step / iteration is the median over the
 steps after the first (a warm-up); process start, model loading and tokenisation are excluded on
-both sides. Prints one JSON line per stage and a table: stage, ours (s), theirs (s), ratio
-(theirs / ours: how many times faster rlhf.c is). Standard library only.
+both sides. fp32 on both sides, or with --bf16 bf16 mixed precision on both (our --bf16; the
+trainers' bf16=True, CPU autocast; autocast for the plain step). Prints one JSON line per stage and
+a table: stage, ours (s), theirs (s), ratio (theirs / ours: how many times faster rlhf.c is).
+Standard library only.
 """
 
 import argparse
@@ -115,6 +117,7 @@ def ours(stage, a, d, env, log):
     out = os.path.join(a.work, "ours-" + stage)
     n = str(a.steps)
     common = ["--out", out, "--seed", "1", "--val-fraction", "0", "--eval-every", "0", "--ckpt-every", "0", "-q"]
+    common += ["--bf16"] if a.bf16 else []
     if stage == "sft":
         run([rl, "sft", "--model", d["model"], "--data", d["sft"], "--steps", n, "--batch", str(BATCH),
              "--lr", LR, "--samples", "0"] + common, log, env)
@@ -131,7 +134,8 @@ def ours(stage, a, d, env, log):
         return [(stage, metrics(out, "iteration"), {})]
     # train_step: the benchmark reports the median of --repeat steps after one warm-up
     rows = []
-    for line in run([rl, "bench", "--only", "train_step", "--repeat", str(a.train_steps)], log, env).splitlines():
+    bench = [rl, "bench", "--only", "train_step", "--repeat", str(a.train_steps)] + (["--bf16"] if a.bf16 else [])
+    for line in run(bench, log, env).splitlines():
         r = json.loads(line) if line.startswith("{") else {}
         if r.get("bench") == "train_step":
             rows.append(("train_step B=%d T=%d" % (r["B"], r["T"]), [None, r["ms"] / 1e3],
@@ -141,7 +145,7 @@ def ours(stage, a, d, env, log):
 
 def theirs(stage, a, d, env, log):
     script = os.path.join(HERE, "theirs_%s.py" % stage)
-    py = [a.python, script, "--threads", str(a.threads)]
+    py = [a.python, script, "--threads", str(a.threads)] + (["--bf16"] if a.bf16 else [])
     if stage == "train_step":
         rows = result_lines(run(py + ["--steps", str(a.train_steps)], log, env), "theirs_train_step.py")
         return [("train_step B=%d T=%d" % (r["B"], r["T"]), r["step_s"], {"torch": r["torch"]}) for r in rows]
@@ -172,6 +176,8 @@ def main():
     p.add_argument("--train-steps", type=int, default=3, help="timed 124M training steps per shape (after one warm-up)")
     p.add_argument("--threads", type=int, default=2, help="threads on both sides (OMP_NUM_THREADS, torch)")
     p.add_argument("--ours-only", action="store_true", help="run only our side (no peers' environment needed)")
+    p.add_argument("--bf16", action="store_true",
+                   help="both sides in bf16 mixed precision: our --bf16, the trainers' bf16=True, autocast")
     p.add_argument("--work", help="working folder (default: a temporary one, removed at the end)")
     a = p.parse_args()
     stages = [s for s in a.only.split(",") if s]
@@ -214,7 +220,8 @@ def main():
                    "theirs_s": round(t, 6) if t is not None else None,
                    "ratio": round(t / o, 3) if t is not None and o else None,
                    "ours_steps": [round(x, 6) for x in steps if x is not None],
-                   "theirs_steps": [round(x, 6) for x in t_steps], "threads": a.threads}
+                   "theirs_steps": [round(x, 6) for x in t_steps], "threads": a.threads,
+                   "precision": "bf16" if a.bf16 else "fp32"}
             row.update(extra)
             row.update(t_extra)
             print(json.dumps(row), flush=True)
@@ -226,8 +233,8 @@ def main():
         f = lambda x, spec: (spec % x) if x is not None else "-"  # noqa: E731
         print("%-24s %10s %10s %8s" % (r["stage"], f(r["ours_s"], "%.4f"), f(r["theirs_s"], "%.4f"),
                                        f(r["ratio"], "%.2fx")))
-    say("done in %.0f s (%d threads; ratio = theirs / ours; medians after one warm-up step)"
-        % (time.time() - t_start, a.threads))
+    say("done in %.0f s (%d threads, %s; ratio = theirs / ours; medians after one warm-up step)"
+        % (time.time() - t_start, a.threads, "bf16" if a.bf16 else "fp32"))
     if not keep:
         shutil.rmtree(a.work, ignore_errors=True)
 

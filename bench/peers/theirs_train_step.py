@@ -1,5 +1,6 @@
 """bench/peers/theirs_train_step.py — one plain PyTorch training step of Hugging Face's
-GPT2LMHeadModel at the GPT-2 124M shape (random init, fp32, no dropout): forward, cross-entropy on
+GPT2LMHeadModel at the GPT-2 124M shape (random init, fp32 — or bf16 autocast with --bf16 — no
+dropout): forward, cross-entropy on
 B×T random targets, backward, gradient-norm clip 1.0 and torch.optim.AdamW — the work of rlhf.c's
 `rlhf bench --only train_step`. One warm-up step, then --steps timed ones for each B×T in --shapes;
 prints one JSON line per shape."""
@@ -35,12 +36,13 @@ for shape in a.shapes.split(","):
     for it in range(a.steps + 1):  # the first is the warm-up
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        logits = model(input_ids=tok).logits
-        loss = F.cross_entropy(logits.view(-1, cfg.vocab_size), tgt.view(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            logits = model(input_ids=tok).logits
+            loss = F.cross_entropy(logits.view(-1, cfg.vocab_size).float(), tgt.view(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         times.append(time.perf_counter() - t0)
     print(json.dumps({"side": "theirs", "stage": "train_step", "B": B, "T": T, "step_s": [round(x, 6) for x in times],
                       "attn": model.config._attn_implementation, "threads": torch.get_num_threads(),
-                      "torch": torch.__version__, "loss": round(loss.item(), 4)}), flush=True)
+                      "torch": torch.__version__, "bf16": a.bf16, "loss": round(loss.item(), 4)}), flush=True)
