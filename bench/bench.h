@@ -25,7 +25,7 @@ void bench_tokenize(int repeat);
 // reference / reward model of config c and the byte tokenizer): `prompts` rollouts of prompt_len
 // prompt tokens and max_new new tokens (no early EOS stop counted: --noeos none), epochs ×
 // minibatches updates; prints the iteration's time split and tokens/s per phase. frozen_bf16: the
-// reference and reward model as --frozen-bf16 runs them.
+// reference and reward model as --frozen-bf16 runs them; the run has --bf16 when the bench does.
 void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int prompt_len,
                          int max_new, int epochs, int minibatches, int frozen_bf16);
 // The local ceiling: GFLOP/s of the matrix products one training step of config c at B×T makes,

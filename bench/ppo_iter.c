@@ -12,6 +12,7 @@
 
 #include "bench.h"
 #include "io/checkpoint.h"
+#include "nn/gemm.h"
 #include "train/ppo.h"
 #include "util/fileio.h"
 #include "util/sysinfo.h"
@@ -76,6 +77,7 @@ void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int
         o.iterations = 1; o.rollouts = prompts; o.minibatch = prompts / minibatches; o.epochs = epochs;
         o.max_new = max_new; o.max_prompt = prompt_len; o.val_fraction = 0; o.eval_prompts = 0;
         o.noeos = "none"; o.quiet = 1; o.frozen_bf16 = frozen_bf16;
+        o.bf16 = gemm_bf16_on();  // rlhf bench --bf16
         double t0 = now_s();
         ok = !ppo_run(&o, &e);
         double wall = now_s() - t0;

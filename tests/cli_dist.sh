@@ -96,6 +96,18 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
 assert len(rows) == 3 and all(r["first_ratio_dev"] == 0 for r in rows), rows
 PY
+# one epoch of one minibatch: the training forward's logprobs are the old ones (no scoring pass of
+# the policy), each rank fills its rows, then the sums; the metrics rows agree bit for bit
+run_pair grpo grpo1 "${RL[@]}" --rollouts 16 --group 4 --minibatch 16 --epochs 1
+python3 - "$T/grpo1-1" "$T/grpo1-2" <<'PY' && ok "grpo, 1 epoch × 1 minibatch: the same metrics on 2 ranks, KL 0 at first" || bad "grpo, 1 epoch × 1 minibatch: the same metrics on 2 ranks, KL 0 at first"
+import json, sys
+def rows(d):
+    return [{k: v for k, v in json.loads(l).items() if "time" not in k and "per_s" not in k}
+            for l in open(d + "/metrics.jsonl")]
+a, b = rows(sys.argv[1]), rows(sys.argv[2])
+assert a == b, (a, b)
+assert a[0]["kl"] == 0 and a[-1]["kl"] != 0 and all(r["sampler_logp_maxdiff"] < 1e-3 for r in a if "kl" in r), a
+PY
 expect_rc 1 "grpo: a minibatch of 1 group cannot feed 2 ranks" "${MPI[@]}" "$RLHF" grpo "${RL[@]}" --rollouts 16 --group 4 --minibatch 4 --out "$T/g-small"
 err_has "grpo: says why" "fewer than --grad-accum 1 × 2 processes"
 

@@ -120,6 +120,20 @@ assert c["stage"] == "grpo" and c["kl_estimator"] == "k3" and c["kl_in"] == "los
 assert not os.path.exists(d + "/checkpoints/step-20.critic")
 PY
 
+# one epoch of one minibatch (GRPO's usual shape): the training forward's logprobs serve as the old
+# ones, so the KL, entropy and sampler figures come from it — KL exactly 0 at the first iteration
+# (policy = reference) and moving after it, the sampler's logprobs reproduced, a real entropy
+expect_rc 0 "grpo, 1 epoch × 1 minibatch" "$RLHF" grpo "${COMMON[@]}" --reward-cmd "$SCORE" --out "$T/g11" \
+  --iterations 6 --rollouts 32 --group 4 --minibatch 32 --epochs 1 --beta 0.1 --eval-every 0
+python3 - "$T/g11" <<'PY' && ok "grpo 1×1: old logprobs from the training forward" || bad "grpo 1×1: old logprobs from the training forward"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
+print(f"  KL {rows[0]['kl']:.3g} → {rows[-1]['kl']:.3g}, entropy {rows[0]['entropy']:.3f}, "
+      f"sampler max diff {max(r['sampler_logp_maxdiff'] for r in rows):.2g}, score {rows[0]['score']:.3f} → {rows[-1]['score']:.3f}")
+assert len(rows) == 6 and rows[0]["kl"] == 0 and rows[0]["kl_estimate"] == 0 and rows[-1]["kl"] != 0, rows
+assert all(r["sampler_logp_maxdiff"] < 1e-3 and r["entropy"] > 0.1 and r["first_ratio_dev"] == 0 for r in rows)
+PY
+
 # a larger β keeps the policy closer to the reference
 expect_rc 0 "ppo with β 0.3" "$RLHF" ppo "${COMMON[@]}" --reward-cmd "$SCORE" --out "$T/ppo_b3" \
   --iterations 20 --rollouts 32 --minibatch 8 --beta 0.3

@@ -310,10 +310,21 @@ static void take(const RolloutPack *p, const double *src, double *dst) {
     for (size_t k = 0; k < p->n_resp; k++) dst[k] = src[p->idx[k]];
 }
 
-// Old policy logprobs + entropies, reference logprobs, critic values and reward scores,
-// computed in the micro-batch packs of epoch 0 (so that the first minibatch's ratio is exactly
-// 1): each rank its own micro-batches, then every array summed over the ranks (each entry has
-// one writer, the others add zero), so every rank holds the whole batch's figures.
+// One epoch of one minibatch with the KL in the loss (or no reference) and no critic — GRPO's
+// usual shape: the policy does not change before its only training forward, and nothing before
+// training needs the old logprobs (the advantages come from the scores alone). That forward's
+// logprobs are then the old ones (ratio 1 by definition, as TRL does with num_iterations = 1),
+// which saves the scoring pass of the policy; the KL figures are computed after training.
+static int reuse_old_logprobs(const Ppo *P) {
+    return P->o.epochs == 1 && P->o.rollouts == P->o.minibatch && P->mode != ADV_GAE &&
+           !P->critic && (P->kl_in_loss || !P->ref);
+}
+
+// Old policy logprobs + entropies (unless reuse_old_logprobs: train_epochs fills them),
+// reference logprobs, critic values and reward scores, computed in the micro-batch packs of
+// epoch 0 (so that the first minibatch's ratio is exactly 1): each rank its own micro-batches,
+// then every array summed over the ranks (each entry has one writer, the others add zero), so
+// every rank holds the whole batch's figures.
 static int score_rollout(Ppo *P, const Rollout *R, const int *perm0, Buffers *bf, double *tokens,
                          Err *e) {
     int M = P->o.rollouts / P->o.minibatch, A = P->o.grad_accum;
@@ -322,7 +333,7 @@ static int score_rollout(Ppo *P, const Rollout *R, const int *perm0, Buffers *bf
     memset(&pk, 0, sizeof pk);
     double *tmp = NULL, *tmp2 = NULL;
     float inv_t = 1.0f / P->o.temperature;
-    int rc = 0;
+    int rc = 0, old = !reuse_old_logprobs(P);
     for (int mb = 0; mb < M && !rc; mb++)
         for (int a = 0; a < A && !rc; a++) {
             int n = micro_rows(P, perm0, mb, dist_rank() * A + a, rows);
@@ -330,10 +341,12 @@ static int score_rollout(Ppo *P, const Rollout *R, const int *perm0, Buffers *bf
             rollout_pack(R, rows, n, &pk);
             tmp = xrealloc(tmp, (pk.n_resp + (size_t)n + 1) * sizeof(double));
             tmp2 = xrealloc(tmp2, (pk.n_resp + 1) * sizeof(double));
-            if ((rc = rollout_logprobs(P->policy, &pk, inv_t, tmp, tmp2, e))) break;
-            put(&pk, tmp, bf->old);
-            put(&pk, tmp2, bf->ent);
-            *tokens += (double)pk.N;
+            if (old) {
+                if ((rc = rollout_logprobs(P->policy, &pk, inv_t, tmp, tmp2, e))) break;
+                put(&pk, tmp, bf->old);
+                put(&pk, tmp2, bf->ent);
+                *tokens += (double)pk.N;
+            }
             if (P->ref) {
                 if ((rc = rollout_logprobs(P->ref, &pk, inv_t, tmp, NULL, e))) break;
                 put(&pk, tmp, bf->ref);
@@ -359,24 +372,29 @@ static int score_rollout(Ppo *P, const Rollout *R, const int *perm0, Buffers *bf
     free(rows); free(tmp); free(tmp2);
     rollout_pack_free(&pk);
     if (rc) return rc;
-    dist_allreduce_sum_double(bf->old, R->N);
-    dist_allreduce_sum_double(bf->ent, R->N);
+    if (old) {
+        dist_allreduce_sum_double(bf->old, R->N);
+        dist_allreduce_sum_double(bf->ent, R->N);
+    }
     if (P->ref) dist_allreduce_sum_double(bf->ref, R->N);
     if (P->critic) dist_allreduce_sum_double(bf->val, R->N);
     dist_allreduce_sum_double(bf->raw, (size_t)R->B);
     return 0;
 }
 
-// Scores, KL, rewards, advantages and returns over the whole rollout batch.
+static void kl_figures(Ppo *P, size_t N, Buffers *bf) {
+    kl_per_token(P->kl_est, N, bf->old, bf->ref, bf->kl);
+    kl_per_token(KL_K1, N, bf->old, bf->ref, bf->kl1);
+}
+
+// Scores, KL (unless reuse_old_logprobs: after training), rewards, advantages and returns over
+// the whole rollout batch.
 static void advantages(Ppo *P, const Rollout *R, Buffers *bf) {
     int B = R->B;
     size_t N = R->N;
     double beta = P->klc.beta;
     for (int b = 0; b < B; b++) bf->score[b] = rl_final_score(&P->scfg, bf->raw[b], R->ended[b]);
-    if (P->ref) {
-        kl_per_token(P->kl_est, N, bf->old, bf->ref, bf->kl);
-        kl_per_token(KL_K1, N, bf->old, bf->ref, bf->kl1);
-    }
+    if (P->ref && !reuse_old_logprobs(P)) kl_figures(P, N, bf);
     double beta_r = P->kl_in_loss ? 0.0 : beta;  // the KL enters the reward or the loss, not both
     rl_token_rewards(B, R->rlen, bf->kl, beta_r, bf->score, bf->reward, bf->nonscore);
     switch (P->mode) {
@@ -410,7 +428,8 @@ typedef struct {
 // E epochs × M minibatches of policy (and critic) updates; each minibatch is this rank's
 // micro-batches (gradients accumulated in a fixed order), one optimizer step per model over the
 // processes. Losses are normalised over the whole minibatch, so the split changes nothing.
-static int train_epochs(Ppo *P, long it, const Rollout *R, const Buffers *bf, int *perm,
+// With reuse_old_logprobs, the one forward's logprobs and entropies become bf->old / bf->ent.
+static int train_epochs(Ppo *P, long it, const Rollout *R, Buffers *bf, int *perm,
                         TrainStats *ts, double *tokens, Err *e) {
     const PpoOptions *o = &P->o;
     int M = o->rollouts / o->minibatch, A = o->grad_accum;
@@ -419,7 +438,8 @@ static int train_epochs(Ppo *P, long it, const Rollout *R, const Buffers *bf, in
     memset(&pk, 0, sizeof pk);
     size_t cap = 0;
     double *lnew = NULL, *old = NULL, *adv = NULL, *ref = NULL, *loss = NULL, *dl = NULL, *w = NULL,
-           *v = NULL, *vold = NULL, *ret = NULL, *dv = NULL;
+           *v = NULL, *vold = NULL, *ret = NULL, *dv = NULL, *ent = NULL;
+    int reuse = reuse_old_logprobs(P);
     float *packed = NULL;
     size_t cap_packed = 0;
     float inv_t = 1.0f / o->temperature;
@@ -437,13 +457,17 @@ static int train_epochs(Ppo *P, long it, const Rollout *R, const Buffers *bf, in
                 size_t n = pk.n_resp;
                 if (n + 1 > cap) {
                     cap = n + 1;
-                    double **all[] = {&lnew, &old, &adv, &ref, &loss, &dl, &w, &v, &vold, &ret, &dv};
+                    double **all[] = {&lnew, &old, &adv, &ref, &loss, &dl, &w, &v, &vold, &ret, &dv, &ent};
                     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) *all[i] = xrealloc(*all[i], cap * sizeof(double));
                 }
                 if (pk.N > cap_packed) { cap_packed = pk.N; packed = xrealloc(packed, cap_packed * sizeof(float)); }
                 if (nr > 0) {
-                    if ((rc = rollout_logprobs(P->policy, &pk, inv_t, lnew, NULL, e))) break;
+                    if ((rc = rollout_logprobs(P->policy, &pk, inv_t, lnew, reuse ? ent : NULL, e))) break;
                     *tokens += (double)pk.N;
+                    if (reuse) {  // the only minibatch of the only epoch: these are the old logprobs
+                        put(&pk, lnew, bf->old);
+                        put(&pk, ent, bf->ent);
+                    }
                     take(&pk, bf->old, old);
                     take(&pk, bf->adv, adv);
                     RLPolicyStats st = rl_policy_loss(n, lnew, old, adv, o->clip_low, o->clip_high, loss, dl);
@@ -498,11 +522,16 @@ static int train_epochs(Ppo *P, long it, const Rollout *R, const Buffers *bf, in
             }
         }
     }
-    double **all[] = {&lnew, &old, &adv, &ref, &loss, &dl, &w, &v, &vold, &ret, &dv};
+    double **all[] = {&lnew, &old, &adv, &ref, &loss, &dl, &w, &v, &vold, &ret, &dv, &ent};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(*all[i]);
     free(packed); free(rows);
     rollout_pack_free(&pk);
     if (rc) return rc;
+    if (reuse) {  // every rank's entries (one writer each, zeros elsewhere), then the KL figures
+        dist_allreduce_sum_double(bf->old, R->N);
+        dist_allreduce_sum_double(bf->ent, R->N);
+        if (P->ref) kl_figures(P, R->N, bf);
+    }
     // the logged sums over every rank's micro-batches (norms and steps are already global)
     double sums[] = {ts->ps.tokens, ts->ps.loss_sum, ts->ps.clipped, ts->ps.approx_kl_sum,
                      ts->ps.ratio_sum, ts->pg_loss, ts->kl_loss, ts->v_loss, ts->v_clipped,
