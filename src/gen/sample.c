@@ -10,6 +10,7 @@
 
 #include <omp.h>
 
+#include "nn/gemm.h"
 #include "nn/vecmath.h"
 #include "util/rng.h"
 
@@ -160,13 +161,14 @@ int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uin
     int bs = sc->batch > 0 && sc->batch < n ? sc->batch : n;
     int maxlen = 0;
     for (int i = 0; i < n; i++) maxlen = plen[i] + sc->max_new > maxlen ? plen[i] + sc->max_new : maxlen;
-    // 2+ rows per step: pack the weights once for the whole generation (model/gpt_packed.c);
-    // without oneDNN the products stay on sgemm
+    // 2+ rows per step: pack the weights once for the whole generation (model/gpt_packed.c), in
+    // bf16 when the process runs bf16 products (--bf16, nn/gemm.h); without oneDNN the products
+    // stay on sgemm
     int packed_here = 0;
     if (bs >= 2 && !m->packed) {
         static int warned;
         Err pe;
-        if (gpt_pack(m, 0, &pe) == 0) packed_here = m->packed != NULL;
+        if (gpt_pack(m, gemm_bf16_on(), &pe) == 0) packed_here = m->packed != NULL;
         else if (!warned) {
             warned = 1;
             warnf("batched decoding without packed weights: %s", pe.msg);
