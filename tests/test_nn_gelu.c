@@ -45,6 +45,20 @@ int main(void) {
     gelu_backward(gx, x, dout, NE);
     ref_gelu_backward(rg, dx, ddo, NE);
     check_close_f("gelu_backward (accumulating)", gx, rg, NE, 1e-3, 1e-3);
+    // the overwriting form: garbage in dinp is ignored, and in place (dinp = dout) gives the bits
+    // of accumulating into zeros
+    {
+        float *gs = ref_rand_f(NE, 15, 9), *gz = calloc(NE, 4), *gin = ref_copy_f(dout, NE);
+        double *rz = ref_zeros(NE);
+        gelu_backward_set(gs, x, dout, NE);
+        ref_gelu_backward(rz, dx, ddo, NE);
+        check_close_f("gelu_backward_set", gs, rz, NE, 1e-3, 1e-3);
+        gelu_backward(gz, x, dout, NE);
+        check_bitwise("gelu_backward_set = accumulating into zeros", gs, gz, NE);
+        gelu_backward_set(gin, x, gin, NE);
+        check_bitwise("gelu_backward_set in place", gin, gz, NE);
+        free(gs), free(gz), free(gin), free(rz);
+    }
 
     float *first[2] = {0};
     int saved = omp_get_max_threads();

@@ -65,6 +65,22 @@ static void test_kernel(size_t n, size_t cc, size_t oc) {
     check_close_f("matmul_backward dw", gw, rgw, cc * oc, 1e-3, 1e-3);
     check_close_f("matmul_backward dbias", gb, rgb, oc, 1e-3, 1e-3);
 
+    // the overwriting form: garbage in dinp is ignored (the bits of accumulating into zeros);
+    // dw and dbias still accumulate
+    {
+        float *si = ref_rand_f(n * cc, 24, 9), *zi = calloc(n * cc, sizeof(float));
+        float *sw = ref_copy_f(gw, cc * oc), *sb = ref_copy_f(gb, oc);
+        double *rsi = ref_zeros(n * cc), *rsw = ref_to_double(gw, cc * oc), *rsb = ref_to_double(gb, oc);
+        matmul_backward_set(si, sw, sb, dout, inp, w, n, cc, oc);
+        ref_matmul_backward(rsi, rsw, rsb, ddo, di, dw_, n, cc, oc);
+        check_close_f("matmul_backward_set dinp", si, rsi, n * cc, 1e-3, 1e-3);
+        check_close_f("matmul_backward_set dw", sw, rsw, cc * oc, 1e-3, 1e-3);
+        check_close_f("matmul_backward_set dbias", sb, rsb, oc, 1e-3, 1e-3);
+        matmul_backward(zi, NULL, NULL, dout, inp, w, n, cc, oc);
+        check_bitwise("matmul_backward_set = accumulating into zeros", si, zi, n * cc);
+        free(si), free(zi), free(sw), free(sb), free(rsi), free(rsw), free(rsb);
+    }
+
     // NULL gradients are skipped; the others still accumulate
     matmul_backward(NULL, gw, NULL, dout, inp, w, n, cc, oc);
     ref_matmul_backward(NULL, rgw, NULL, ddo, di, dw_, n, cc, oc);

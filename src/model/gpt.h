@@ -69,7 +69,7 @@ typedef struct {
     float *lnf, *lnf_mean, *lnf_rstd;     // [N, C], [N], [N]  final hidden states
     float *proj;                          // [N, C] scratch: projection outputs
     // backward scratch
-    float *dres, *dln, *dqkv, *datty, *dfch, *dfch_gelu, *dlnf;
+    float *dres, *dln, *dqkv, *datty, *dfch_gelu, *dlnf;  // dfch_gelu: d GELU out, then d fc out
     float *head_scratch;                  // lmhead_scratch_floats
 } GPTActs;
 

@@ -41,7 +41,6 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att) {
             free(a->dln); a->dln = falloc(N * C);
             free(a->dqkv); a->dqkv = falloc(N * 3 * C);
             free(a->datty); a->datty = falloc(N * C);
-            free(a->dfch); a->dfch = falloc(N * 4 * C);
             free(a->dfch_gelu); a->dfch_gelu = falloc(N * 4 * C);
             free(a->dlnf); a->dlnf = falloc(N * C);
         }
@@ -176,20 +175,15 @@ void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
         const float *fch = a->fch + li * N * 4 * C, *fchg = a->fch_gelu + li * N * 4 * C;
 
         // MLP: res3 = res2 + fcproj(gelu(fc(ln2(res2)))); dres holds d res3
-        memset(a->dfch_gelu, 0, N * 4 * C * sizeof(float));
-        matmul_backward(a->dfch_gelu, gl->fcprojw, gl->fcprojb, a->dres, fchg, w->fcprojw, N, 4 * C, C);
-        memset(a->dfch, 0, N * 4 * C * sizeof(float));
-        gelu_backward(a->dfch, fch, a->dfch_gelu, N * 4 * C);
-        memset(a->dln, 0, N * C * sizeof(float));
-        matmul_backward(a->dln, gl->fcw, gl->fcb, a->dfch, ln2, w->fcw, N, C, 4 * C);
+        matmul_backward_set(a->dfch_gelu, gl->fcprojw, gl->fcprojb, a->dres, fchg, w->fcprojw, N, 4 * C, C);
+        gelu_backward_set(a->dfch_gelu, fch, a->dfch_gelu, N * 4 * C);  // in place: d gelu out → d fc out
+        matmul_backward_set(a->dln, gl->fcw, gl->fcb, a->dfch_gelu, ln2, w->fcw, N, C, 4 * C);
         layernorm_backward(a->dres, gl->ln2w, gl->ln2b, a->dln, res2, w->ln2w, ln2m, ln2r, N, C);
         // attention: res2 = res_in + attproj(attn(qkv(ln1(res_in)))); dres holds d res2
-        memset(a->datty, 0, N * C * sizeof(float));
-        matmul_backward(a->datty, gl->attprojw, gl->attprojb, a->dres, atty, w->attprojw, N, C, C);
+        matmul_backward_set(a->datty, gl->attprojw, gl->attprojb, a->dres, atty, w->attprojw, N, C, C);
         memset(a->dqkv, 0, N * 3 * C * sizeof(float));
         attention_backward(a->dqkv, a->datty, qkv, attp, m->len, m->off, m->att_off, m->B, C, (int)NH);
-        memset(a->dln, 0, N * C * sizeof(float));
-        matmul_backward(a->dln, gl->qkvw, gl->qkvb, a->dqkv, ln1, w->qkvw, N, C, 3 * C);
+        matmul_backward_set(a->dln, gl->qkvw, gl->qkvb, a->dqkv, ln1, w->qkvw, N, C, 3 * C);
         layernorm_backward(a->dres, gl->ln1w, gl->ln1b, a->dln, res_in, w->ln1w, ln1m, ln1r, N, C);
     }
     embedding_backward(g->wte, g->wpe, a->dres, m->tok, m->pos, N, C);

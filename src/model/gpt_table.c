@@ -163,7 +163,7 @@ static void free_acts(GPT *m) {
     float **bufs[] = {&a->encoded, &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->atty,
                       &a->att, &a->res2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->fch,
                       &a->fch_gelu, &a->res3, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->proj,
-                      &a->dres, &a->dln, &a->dqkv, &a->datty, &a->dfch, &a->dfch_gelu,
+                      &a->dres, &a->dln, &a->dqkv, &a->datty, &a->dfch_gelu,
                       &a->dlnf, &a->head_scratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
@@ -210,7 +210,7 @@ size_t gpt_memory_estimate(const GPTConfig *c, int trainable, size_t tokens, siz
     size_t L = trainable ? (size_t)c->n_layer : 1;
     size_t per_layer = tokens * (16 * C + 4) + att;
     size_t floats = P * (trainable ? 4 : 1) + L * per_layer + tokens * (3 * C + 2);
-    if (trainable) floats += tokens * 14 * C;  // backward scratch: dres dln dqkv datty dfch dfch_gelu dlnf
+    if (trainable) floats += tokens * 10 * C;  // backward scratch: dres dln dqkv datty dfch_gelu dlnf
     floats += lmhead_scratch_floats(C, V);    // LM head chunk scratch
     return floats * sizeof(float);
 }

@@ -39,23 +39,25 @@ void gelu_forward(float *out, const float *inp, size_t n) {
 // dinp[n] += dout · d/dx gelu(x)
 //   = dout · (0.5·(1 + t) + 0.5·x·(1 − t²)·du),  t = tanh(u), du = √(2/π)·(1 + 3·0.044715·x²)
 //   = dout · (s + 2·x·s·(1 − s)·du),  s = σ(2u)
-static void gelu_backward_block(float *dinp, const float *inp, const float *dout) {
+// acc: dinp += …; else dinp = … (dinp may then alias dout: each element is read before written)
+static void gelu_backward_block(float *dinp, const float *inp, const float *dout, int acc) {
 #pragma omp simd
     for (int j = 0; j < GELU_BLOCK; j++) {
         float x = inp[j];
         float u = GELU_K * (x + GELU_A * x * x * x);
         float s = 1.0f / (1.0f + expf(-2.0f * u));
         float du = GELU_K * (1.0f + 3.0f * GELU_A * x * x);
-        dinp[j] += dout[j] * (s + 2.0f * x * s * (1.0f - s) * du);
+        float g = dout[j] * (s + 2.0f * x * s * (1.0f - s) * du);
+        dinp[j] = acc ? dinp[j] + g : g;
     }
 }
 
-void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+static void backward(float *dinp, const float *inp, const float *dout, size_t n, int acc) {
     size_t nb = n / GELU_BLOCK, r = n % GELU_BLOCK;
 #pragma omp parallel for schedule(static)
     for (size_t b = 0; b < nb; b++) {
         size_t o = b * GELU_BLOCK;
-        gelu_backward_block(dinp + o, inp + o, dout + o);
+        gelu_backward_block(dinp + o, inp + o, dout + o, acc);
     }
     if (r) {
         size_t o = nb * GELU_BLOCK;
@@ -63,7 +65,15 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
         memcpy(d, dinp + o, r * sizeof(float));
         memcpy(x, inp + o, r * sizeof(float));
         memcpy(g, dout + o, r * sizeof(float));
-        gelu_backward_block(d, x, g);
+        gelu_backward_block(d, x, g, acc);
         memcpy(dinp + o, d, r * sizeof(float));
     }
+}
+
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+    backward(dinp, inp, dout, n, 1);
+}
+
+void gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n) {
+    backward(dinp, inp, dout, n, 0);
 }

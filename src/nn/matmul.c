@@ -30,14 +30,19 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
     gemm(GEMM_N, GEMM_N, N, OC, C, 1.0f, inp, C, w, OC, beta, out, OC);
 }
 
-// dinp[N,C] += dout[N,OC]·wᵀ;  dw[C,OC] += inpᵀ·dout;  dbias[OC] += Σ_n dout[n,:]
+// dinp[N,C] (+)= dout[N,OC]·wᵀ (added when beta_dinp = 1, overwritten when 0);
+// dw[C,OC] += inpᵀ·dout;  dbias[OC] += Σ_n dout[n,:]
 // dbias: each thread owns a block of output columns and walks all N rows in order, so the sum
 // order (and the bits) do not depend on the thread count.
-void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
-                     const float *w, size_t N, size_t C, size_t OC) {
-    if (N == 0 || OC == 0) return;
+static void backward(float *dinp, float beta_dinp, float *dw, float *dbias, const float *dout,
+                     const float *inp, const float *w, size_t N, size_t C, size_t OC) {
+    if (N == 0) return;
+    if (OC == 0) {
+        if (dinp && beta_dinp == 0.0f) memset(dinp, 0, N * C * sizeof(float));
+        return;
+    }
     if (dinp && C > 0)
-        gemm(GEMM_N, GEMM_T, N, C, OC, 1.0f, dout, OC, w, OC, 1.0f, dinp, C);
+        gemm(GEMM_N, GEMM_T, N, C, OC, 1.0f, dout, OC, w, OC, beta_dinp, dinp, C);
     if (dw && C > 0)
         gemm(GEMM_T, GEMM_N, C, OC, N, 1.0f, inp, C, dout, OC, 1.0f, dw, OC);
     if (dbias) {
@@ -55,4 +60,14 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, co
             for (size_t o = o0; o < o1; o++) dbias[o] += acc[o - o0];
         }
     }
+}
+
+void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                     const float *w, size_t N, size_t C, size_t OC) {
+    backward(dinp, 1.0f, dw, dbias, dout, inp, w, N, C, OC);
+}
+
+void matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout,
+                         const float *inp, const float *w, size_t N, size_t C, size_t OC) {
+    backward(dinp, 0.0f, dw, dbias, dout, inp, w, N, C, OC);
 }

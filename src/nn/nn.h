@@ -21,6 +21,9 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
 // dinp[N,C] += dout·wᵀ;  dw[C,OC] += inpᵀ·dout;  dbias[OC] += Σ_n dout[n]
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, size_t N, size_t C, size_t OC);
+// The same, but dinp = dout·wᵀ is overwritten (what was in it is ignored): no zeroing pass first.
+void matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout,
+                         const float *inp, const float *w, size_t N, size_t C, size_t OC);
 
 // ---- one-row products (batch-1 decoding; nn/matvec.c): weights streamed once, at memory speed --
 // y[OC] = x[C]·W[C,OC] + bias (bias may be NULL). Bits depend on the thread count.
@@ -40,6 +43,8 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
 // out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
 void gelu_forward(float *out, const float *inp, size_t n);  // out may alias inp
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+// dinp = dout·gelu'(inp), overwritten; dinp may alias dout (in place).
+void gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n);
 
 // ---- residual ----------------------------------------------------------------------------------
 void residual_forward(float *out, const float *a, const float *b, size_t n);  // out = a + b
