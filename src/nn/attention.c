@@ -8,18 +8,23 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "nn/vecmath.h"
 #include "util/common.h"
 
 // In-place causal softmax of an L×L score block S (row-major): row i keeps j ≤ i, zeros j > i.
+// Vectorised (libmvec's expf, lane partial sums added in a fixed order).
 static void causal_softmax(float *S, int L) {
     for (int i = 0; i < L; i++) {
         float *r = S + (size_t)i * (size_t)L;
         float mx = r[0];
+#pragma omp simd reduction(max : mx)
         for (int j = 1; j <= i; j++) mx = r[j] > mx ? r[j] : mx;
         float s = 0.0f;
+#pragma omp simd reduction(+ : s)
         for (int j = 0; j <= i; j++) {
-            r[j] = expf(r[j] - mx);
-            s += r[j];
+            float ej = expf(r[j] - mx);
+            r[j] = ej;
+            s += ej;
         }
         float inv = 1.0f / s;
         for (int j = 0; j <= i; j++) r[j] *= inv;
@@ -84,7 +89,9 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                 const float *p = P + (size_t)i * (size_t)L;
                 float *d = dS + (size_t)i * (size_t)L;
                 float s = 0.0f;
+#pragma omp simd reduction(+ : s)
                 for (int j = 0; j <= i; j++) s += p[j] * d[j];
+#pragma omp simd
                 for (int j = 0; j <= i; j++) d[j] = p[j] * (d[j] - s);
                 for (int j = i + 1; j < L; j++) d[j] = 0.0f;
             }
