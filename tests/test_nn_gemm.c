@@ -20,15 +20,6 @@
 #include "support/ref_nn.h"
 #include "support/tiny.h"
 
-static float round_bf16(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    u &= 0xffff0000u;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
 // c[M,N] = alpha·op(A)·op(B) + beta·c0 in double; bf16: the operands rounded as the bf16 mode does
 static void ref_gemm(double *c, GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta,
@@ -39,7 +30,7 @@ static void ref_gemm(double *c, GemmOp ta, GemmOp tb, size_t M, size_t N, size_t
             for (size_t k = 0; k < K; k++) {
                 float a = ta == GEMM_T ? A[k * lda + i] : A[i * lda + k];
                 float b = tb == GEMM_T ? B[j * ldb + k] : B[k * ldb + j];
-                s += bf16 ? (double)round_bf16(alpha * a) * round_bf16(b) : (double)alpha * a * b;
+                s += bf16 ? (double)ref_round_bf16(alpha * a) * ref_round_bf16(b) : (double)alpha * a * b;
             }
             c[i * N + j] = s + (double)beta * c0[i * ldc + j];
         }

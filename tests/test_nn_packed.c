@@ -29,16 +29,6 @@ static void ref_product(double *y, const float *x, const float *w, const float *
         }
 }
 
-// f32 → bf16 → f32 (round to nearest even), the rounding the bf16 mode applies
-static float round_bf16(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    u &= 0xffff0000u;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
 static void test_shape(size_t K, size_t N, int transposed, int with_bias) {
     enum { MAXM = 70 };
     float *w = ref_rand_f(K * N, 1 + K, 0.5f), *b = ref_rand_f(N, 2 + N, 0.5f);
@@ -77,8 +67,8 @@ static void test_shape_bf16(size_t K, size_t N, int transposed, int with_bias) {
     float *w = ref_rand_f(K * N, 11 + K, 0.5f), *b = ref_rand_f(N, 12, 0.5f);
     float *x = ref_rand_f(MAXM * K, 13, 1.0f), *y = ref_rand_f(MAXM * N, 14, 9);
     float *wr = ref_rand_f(K * N, 15, 1), *xr = ref_rand_f(MAXM * K, 16, 1);
-    for (size_t i = 0; i < K * N; i++) wr[i] = round_bf16(w[i]);
-    for (size_t i = 0; i < MAXM * K; i++) xr[i] = round_bf16(x[i]);
+    for (size_t i = 0; i < K * N; i++) wr[i] = ref_round_bf16(w[i]);
+    for (size_t i = 0; i < MAXM * K; i++) xr[i] = ref_round_bf16(x[i]);
     double *exact = ref_zeros(MAXM * N), *rounded = ref_zeros(MAXM * N);
     ref_product(exact, x, w, with_bias ? b : NULL, MAXM, K, N, transposed);
     ref_product(rounded, xr, wr, with_bias ? b : NULL, MAXM, K, N, transposed);

@@ -3,6 +3,7 @@
 #include "ref_nn.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,15 @@ double ref_dot(const double *a, const double *b, size_t n) {
 float *ref_rand_f(size_t n, unsigned long long seed, float scale) {
     float *x = malloc((n ? n : 1) * sizeof(float));
     fill_uniform(x, n, seed, scale);
+    return x;
+}
+
+float ref_round_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&x, &u, sizeof x);
     return x;
 }
 
