@@ -6,7 +6,18 @@
 #include "model/gpt.h"
 #include "nn/nn.h"
 
-// Grows the batch bookkeeping and activation buffers to hold N tokens in B rows.
+// What to grow a buffer of capacity `cap` to when `need` no longer fits: exactly `need` the first
+// time (a fixed batch shape never grows again), else 25% headroom — ragged batches change size
+// every step, and each regrowth re-allocates and zeroes every activation buffer (tens of ms of
+// page faults at the tiny model's shapes) — but never past `most`, what B rows of the full
+// context can need.
+static size_t grown(size_t cap, size_t need, size_t most) {
+    size_t want = cap == 0 ? need : need + need / 4;
+    return want < most ? want : need > most ? need : most;
+}
+
+// Grows the batch bookkeeping and activation buffers to hold N tokens in B rows (attention
+// probabilities: att floats per layer).
 static void ensure_capacity(GPT *m, int B, size_t N, size_t att) {
     const GPTConfig *c = &m->cfg;
     size_t C = (size_t)c->n_embd;
@@ -19,7 +30,7 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att) {
     size_t L = m->trainable ? (size_t)c->n_layer : 1;
     GPTActs *a = &m->a;
     if (N > m->cap_N) {
-        m->cap_N = N;
+        N = m->cap_N = grown(m->cap_N, N, (size_t)B * (size_t)c->n_ctx);
         m->pos = xrealloc(m->pos, N * sizeof(int));
         m->tok = xrealloc(m->tok, N * sizeof(int));
         m->head_target = xrealloc(m->head_target, N * sizeof(int));
@@ -46,7 +57,8 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att) {
         }
     }
     if (att > m->cap_att) {
-        m->cap_att = att;
+        size_t ctx = (size_t)c->n_ctx;
+        att = m->cap_att = grown(m->cap_att, att, (size_t)B * (size_t)c->n_head * ctx * ctx);
         free(a->att);
         a->att = falloc(L * att);
     }
