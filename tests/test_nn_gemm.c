@@ -2,10 +2,9 @@
 // reference: every op(A)·op(B) combination, alpha, beta 0 / 1, leading dimensions wider than the
 // rows, odd and one-sized shapes, 1 and 2 threads. The bf16 mode against the double product of
 // the bf16-rounded operands (what it promises) and within bf16 rounding of the exact product;
-// repeat bits; a held operand (gemm_hold) equal to passing it; its refusals. At layer and model
-// level: matmul and LM-head gradients and a tiny model's loss and gradients in bf16 within bf16
-// rounding of fp32. Where oneDNN has no bf16 matmul (valgrind's CPU), the refusal's message is
-// checked and the bf16 checks are skipped.
+// repeat bits; its refusals. At layer and model level: matmul and LM-head gradients and a tiny
+// model's loss and gradients in bf16 within bf16 rounding of fp32. Where oneDNN has no bf16
+// matmul (valgrind's CPU), the refusal's message is checked and the bf16 checks are skipped.
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -96,31 +95,6 @@ static void check_bf16_repeat(void) {
     free(A); free(B); free(c1); free(c2);
 }
 
-// A held B operand (gemm_hold) gives the bits of passing it each time, in both orientations and
-// over several products, and is released for the next one.
-static void check_held(void) {
-    size_t V = 70, C = 24, m = 13;
-    float *w = ref_rand_f(V * C, 40, 1.0f), *x = ref_rand_f(m * C, 41, 1.0f), *z = ref_rand_f(m * V, 42, 1.0f);
-    float *a = calloc(m * V, sizeof(float)), *b = calloc(m * V, sizeof(float));
-    float *c = calloc(m * C, sizeof(float)), *d = calloc(m * C, sizeof(float));
-    for (int round = 0; round < 2; round++) {
-        GemmHeld h;
-        gemm_hold(&h, w, V, C, C);
-        CHECK((h.bf16 != NULL) == gemm_bf16_on(), "a copy exactly in bf16 mode");
-        for (int rep = 0; rep < 2; rep++) {
-            gemm_held(GEMM_N, GEMM_T, m, V, C, 0.5f, x, C, &h, 0.0f, a, V);  // x·wᵀ (the logits)
-            gemm(GEMM_N, GEMM_T, m, V, C, 0.5f, x, C, w, C, 0.0f, b, V);
-            CHECK(check_bitwise("held, transposed", a, b, m * V), "held wᵀ");
-            gemm_held(GEMM_N, GEMM_N, m, C, V, 1.0f, z, V, &h, 1.0f, c, C);  // z·w (dx), accumulating
-            gemm(GEMM_N, GEMM_N, m, C, V, 1.0f, z, V, w, C, 1.0f, d, C);
-            CHECK(check_bitwise("held, as stored", c, d, m * C), "held w");
-        }
-        gemm_release(&h);
-        CHECK(h.bf16 == NULL, "released");
-    }
-    free(w); free(x); free(z); free(a); free(b); free(c); free(d);
-}
-
 // matmul_backward and the LM head's gradients through bf16 products stay within bf16 rounding
 // of the fp32 ones; a tiny model's loss and every parameter gradient likewise.
 static double rel_diff(const float *a, const float *b, size_t n) {
@@ -193,7 +167,6 @@ int main(void) {
         omp_set_num_threads(t);
         check_all_products(0);
     }
-    check_held();
     if (gemm_set_bf16(1, &e) != 0) {
         CHECK(strstr(e.msg, "no bf16 matmul on this CPU") != NULL, "refusal names the reason: %s", e.msg);
         CHECK(!gemm_bf16_on(), "a refused switch leaves fp32 on");
@@ -208,7 +181,6 @@ int main(void) {
         check_all_products(1);
         check_bf16_repeat();
     }
-    check_held();
     onednn_release_all();  // the cache rebuilds itself after a release
     check_product(GEMM_T, GEMM_N, 33, 20, 65, 1.0f, 1.0f, 1, 1, 99);
     check_model_bf16();

@@ -31,9 +31,6 @@ static int g_nprims;
 static char g_impl[64] = "none";
 static uint16_t *g_ab, *g_bb;  // bf16 copies of A and B, grown as needed
 static size_t g_ab_cap, g_bb_cap;
-static uint16_t *g_hb;         // the held operand's copy (gemm_hold), grown as needed
-static size_t g_hb_cap;
-static int g_holding;
 
 // A 2-D descriptor of logical shape [r, c], stored row-major (trans = 0: ld·i + j) or
 // transposed (trans = 1: i + ld·j). r, c, ld may be DNNL_RUNTIME_DIM_VAL.
@@ -92,24 +89,18 @@ static uint16_t *grow(uint16_t **buf, size_t *cap, size_t n) {
     return *buf;
 }
 
-// The bf16 product (B's dense bf16 copy given as held, or made here); -1 if oneDNN failed
-// (C untouched). g_lock held.
+// The bf16 product; -1 if oneDNN failed (C untouched). g_lock held.
 static int gemm_bf16(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha,
-                     const float *A, size_t lda, const float *B, size_t ldb,
-                     const uint16_t *held, float beta, float *C, size_t ldc) {
+                     const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
+                     size_t ldc) {
     dnnl_primitive_t prim = prim_for(ta, tb, beta);
     if (!prim) return -1;
     // dense bf16 copies: A as stored ([M,K] or [K,M]), B as stored ([K,N] or [N,K])
     size_t ar = ta == GEMM_T ? K : M, ac = ta == GEMM_T ? M : K;
     size_t br = tb == GEMM_T ? N : K, bc = tb == GEMM_T ? K : N;
-    uint16_t *ab = grow(&g_ab, &g_ab_cap, ar * ac);
+    uint16_t *ab = grow(&g_ab, &g_ab_cap, ar * ac), *bb = grow(&g_bb, &g_bb_cap, br * bc);
     f32_to_bf16_rows(ab, A, ar, ac, lda, alpha);
-    const uint16_t *bb = held;
-    if (!bb) {
-        uint16_t *b = grow(&g_bb, &g_bb_cap, br * bc);
-        f32_to_bf16_rows(b, B, br, bc, ldb, 1.0f);
-        bb = b;
-    }
+    f32_to_bf16_rows(bb, B, br, bc, ldb, 1.0f);
     dnnl_memory_desc_t amd, bmd, cmd;
     md_2d(&amd, (dnnl_dim_t)M, (dnnl_dim_t)K, (dnnl_dim_t)ac, ta == GEMM_T, dnnl_bf16);
     md_2d(&bmd, (dnnl_dim_t)K, (dnnl_dim_t)N, (dnnl_dim_t)bc, tb == GEMM_T, dnnl_bf16);
@@ -118,7 +109,7 @@ static int gemm_bf16(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float a
     dnnl_stream_t st = onednn_stream();
     dnnl_memory_t am = NULL, bm = NULL, cm = NULL;
     int ok = dnnl_memory_create(&am, &amd, eng, ab) == dnnl_success &&
-             dnnl_memory_create(&bm, &bmd, eng, (void *)bb) == dnnl_success &&
+             dnnl_memory_create(&bm, &bmd, eng, bb) == dnnl_success &&
              dnnl_memory_create(&cm, &cmd, eng, C) == dnnl_success;
     if (ok) {
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
@@ -131,14 +122,13 @@ static int gemm_bf16(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float a
     return ok ? 0 : -1;
 }
 
-static void product(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha,
-                    const float *A, size_t lda, const float *B, size_t ldb, const uint16_t *held,
-                    float beta, float *C, size_t ldc) {
+void gemm(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
+          size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
     if (M == 0 || N == 0) return;
     if (g_bf16 && K > 0) {
         if (beta != 0.0f && beta != 1.0f) die("gemm: bf16 products take beta 0 or 1, not %g", beta);
         pthread_mutex_lock(&g_lock);
-        int rc = gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, held, beta, C, ldc);
+        int rc = gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         pthread_mutex_unlock(&g_lock);
         if (rc) die("gemm: oneDNN's bf16 matmul failed on a %zux%zux%zu product", M, N, K);
         return;
@@ -146,40 +136,6 @@ static void product(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float al
     cblas_sgemm(CblasRowMajor, ta == GEMM_T ? CblasTrans : CblasNoTrans,
                 tb == GEMM_T ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda,
                 B, (int)ldb, beta, C, (int)ldc);
-}
-
-void gemm(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
-          size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
-    product(ta, tb, M, N, K, alpha, A, lda, B, ldb, NULL, beta, C, ldc);
-}
-
-void gemm_hold(GemmHeld *h, const float *B, size_t rows, size_t cols, size_t ld) {
-    *h = (GemmHeld){B, rows, cols, ld, NULL};
-    if (!g_bf16 || rows == 0 || cols == 0) return;
-    pthread_mutex_lock(&g_lock);
-    if (g_holding) die("gemm_hold: one held operand at a time");
-    g_holding = 1;
-    uint16_t *c = grow(&g_hb, &g_hb_cap, rows * cols);
-    f32_to_bf16_rows(c, B, rows, cols, ld, 1.0f);
-    h->bf16 = c;
-    pthread_mutex_unlock(&g_lock);
-}
-
-void gemm_release(GemmHeld *h) {
-    if (h->bf16) {
-        pthread_mutex_lock(&g_lock);
-        g_holding = 0;
-        pthread_mutex_unlock(&g_lock);
-    }
-    h->bf16 = NULL;
-}
-
-void gemm_held(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
-               size_t lda, const GemmHeld *h, float beta, float *C, size_t ldc) {
-    size_t br = tb == GEMM_T ? N : K, bc = tb == GEMM_T ? K : N;
-    if (br != h->rows || bc != h->cols)
-        die("gemm_held: a %zux%zu operand held, %zux%zu used", h->rows, h->cols, br, bc);
-    product(ta, tb, M, N, K, alpha, A, lda, h->B, h->ld, g_bf16 ? h->bf16 : NULL, beta, C, ldc);
 }
 
 int gemm_set_bf16(int on, Err *e) {
@@ -204,10 +160,5 @@ void gemm_release_cache(void) {
     free(g_bb);
     g_ab = g_bb = NULL;
     g_ab_cap = g_bb_cap = 0;
-    if (!g_holding) {
-        free(g_hb);
-        g_hb = NULL;
-        g_hb_cap = 0;
-    }
     pthread_mutex_unlock(&g_lock);
 }

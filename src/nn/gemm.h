@@ -8,7 +8,6 @@
 #define RLHF_NN_GEMM_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include "util/common.h"
 
@@ -19,20 +18,6 @@ typedef enum { GEMM_N = 0, GEMM_T = 1 } GemmOp;  // op(X) = X or Xᵀ
 // accumulated in fp32, and beta must be 0 or 1 (the only values this project uses).
 void gemm(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
           size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
-
-// A B operand several products share (the LM head's row chunks all multiply by wte): in bf16 mode
-// rounded once, at gemm_hold, into a process-wide copy (one held operand at a time); in fp32 mode
-// nothing is copied. B must not change until gemm_release.
-typedef struct {
-    const float *B;
-    size_t rows, cols, ld;  // B as stored: rows × cols, leading dimension ld
-    const uint16_t *bf16;   // the rounded copy, or NULL
-} GemmHeld;
-void gemm_hold(GemmHeld *h, const float *B, size_t rows, size_t cols, size_t ld);
-void gemm_release(GemmHeld *h);
-// gemm with B = the held operand (stored [K,N] for GEMM_N, [N,K] for GEMM_T, as h says).
-void gemm_held(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
-               size_t lda, const GemmHeld *h, float beta, float *C, size_t ldc);
 
 // Turns bf16 products on (process-wide) or off. -1 with a message when oneDNN has no bf16 matmul
 // on this CPU (it needs AVX512-BF16, AMX or AVX512-core); the mode is then unchanged.

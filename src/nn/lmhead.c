@@ -34,10 +34,10 @@ static int gather_chunk(size_t *pos, size_t *idx, float *xb, const float *x, con
     return m;
 }
 
-// z[m,V] = inv_temp · xb[m,C] · wteᵀ  (wte held: rounded once per call in bf16 mode, nn/gemm.h)
-static void chunk_logits(float *z, const float *xb, const GemmHeld *wte, float inv_temp, int m,
+// z[m,V] = inv_temp · xb[m,C] · wteᵀ
+static void chunk_logits(float *z, const float *xb, const float *wte, float inv_temp, int m,
                          size_t C, size_t V) {
-    gemm_held(GEMM_N, GEMM_T, (size_t)m, V, C, inv_temp, xb, C, wte, 0.0f, z, V);
+    gemm(GEMM_N, GEMM_T, (size_t)m, V, C, inv_temp, xb, C, wte, C, 0.0f, z, V);
 }
 
 // Softmax statistics of one logit row z[V]: max, log Σ exp(z − max), and E_p[z − max] (the sums in
@@ -72,12 +72,11 @@ int lmhead_forward(float *logp, float *ent, const float *x, const float *wte, co
         }
     size_t pos = 0;
     int chunks = 0;
-    GemmHeld W = {0};
     for (;;) {
         int m = gather_chunk(&pos, idx, xb, x, target, N, C);
         if (m == 0) break;
-        if (chunks++ == 0) gemm_hold(&W, wte, V, C, C);
-        chunk_logits(z, xb, &W, inv_temp, m, C, V);
+        chunks++;
+        chunk_logits(z, xb, wte, inv_temp, m, C, V);
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < m; r++) {
             const float *zr = z + (size_t)r * V;
@@ -89,7 +88,6 @@ int lmhead_forward(float *logp, float *ent, const float *x, const float *wte, co
             if (ent) ent[n] = (float)(logs - ez);
         }
     }
-    gemm_release(&W);
     return chunks == 1;
 }
 
@@ -104,12 +102,10 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
     float *z = scratch, *xb = scratch + (size_t)LMH_CHUNK * V, *dxb = xb + (size_t)LMH_CHUNK * C;
     size_t idx[LMH_CHUNK];
     size_t pos = 0;
-    GemmHeld W = {0};  // wte, rounded once for all chunks in bf16 mode (nn/gemm.h)
     for (;;) {
         int m = gather_chunk(&pos, idx, xb, x, target, N, C);
         if (m == 0) break;
-        if (!W.B && (!kept || dx)) gemm_hold(&W, wte, V, C, C);
-        if (!kept) chunk_logits(z, xb, &W, inv_temp, m, C, V);
+        if (!kept) chunk_logits(z, xb, wte, inv_temp, m, C, V);
         kept = 0;  // only ever the first (and only) chunk
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < m; r++) {
@@ -129,7 +125,7 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
             zr[target[n]] += inv_temp * gl;
         }
         if (dx) {
-            gemm_held(GEMM_N, GEMM_N, (size_t)m, C, V, 1.0f, z, V, &W, 0.0f, dxb, C);
+            gemm(GEMM_N, GEMM_N, (size_t)m, C, V, 1.0f, z, V, wte, C, 0.0f, dxb, C);
 #pragma omp parallel for schedule(static)
             for (int r = 0; r < m; r++) {
                 float *d = dx + idx[r] * C;
@@ -140,7 +136,6 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
         if (dwte)
             gemm(GEMM_T, GEMM_N, V, C, (size_t)m, 1.0f, z, V, xb, C, 1.0f, dwte, C);
     }
-    gemm_release(&W);
 }
 
 // logits[N,V] = x[N,C] · wteᵀ  (no temperature)
