@@ -106,7 +106,7 @@ static int gemm_bf16(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float a
     md_2d(&bmd, (dnnl_dim_t)K, (dnnl_dim_t)N, (dnnl_dim_t)bc, tb == GEMM_T, dnnl_bf16);
     md_2d(&cmd, (dnnl_dim_t)M, (dnnl_dim_t)N, (dnnl_dim_t)ldc, 0, dnnl_f32);
     dnnl_engine_t eng = onednn_engine();
-    dnnl_stream_t st = onednn_stream();
+    dnnl_stream_t st = onednn_stream(ONEDNN_GEMM);
     dnnl_memory_t am = NULL, bm = NULL, cm = NULL;
     int ok = dnnl_memory_create(&am, &amd, eng, ab) == dnnl_success &&
              dnnl_memory_create(&bm, &bmd, eng, bb) == dnnl_success &&

@@ -1,5 +1,5 @@
-// nn/onednn.c — one oneDNN CPU engine and stream per process (see onednn.h). Creating them takes
-// a lock; the modules that use them serialise their own calls.
+// nn/onednn.c — one oneDNN CPU engine per process and one stream per module that uses it (see
+// onednn.h). Creating them takes a lock; the modules serialise their own calls.
 #include "nn/onednn.h"
 
 #include <pthread.h>
@@ -10,18 +10,25 @@
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static dnnl_engine_t g_engine;
-static dnnl_stream_t g_stream;
+static dnnl_stream_t g_streams[ONEDNN_USERS];
 static int g_state;  // 0 not tried, 1 ready, -1 oneDNN unusable
+
+static void destroy_all(int streams) {
+    for (int i = 0; i < streams; i++) dnnl_stream_destroy(g_streams[i]);
+    dnnl_engine_destroy(g_engine);
+}
 
 int onednn_ready(void) {
     pthread_mutex_lock(&g_lock);
     if (g_state == 0) {
         g_state = -1;
         if (dnnl_engine_create(&g_engine, dnnl_cpu, 0) == dnnl_success) {
-            if (dnnl_stream_create(&g_stream, g_engine, dnnl_stream_default_flags) == dnnl_success)
-                g_state = 1;
-            else
-                dnnl_engine_destroy(g_engine);
+            int n = 0;
+            while (n < ONEDNN_USERS && dnnl_stream_create(&g_streams[n], g_engine,
+                                                          dnnl_stream_default_flags) == dnnl_success)
+                n++;
+            if (n == ONEDNN_USERS) g_state = 1;
+            else destroy_all(n);
         }
     }
     int ok = g_state == 1;
@@ -30,16 +37,13 @@ int onednn_ready(void) {
 }
 
 dnnl_engine_t onednn_engine(void) { return g_engine; }
-dnnl_stream_t onednn_stream(void) { return g_stream; }
+dnnl_stream_t onednn_stream(OnednnUser user) { return g_streams[user]; }
 
 void onednn_release_all(void) {
     packed_release_cache();
     gemm_release_cache();
     pthread_mutex_lock(&g_lock);
-    if (g_state == 1) {
-        dnnl_stream_destroy(g_stream);
-        dnnl_engine_destroy(g_engine);
-    }
+    if (g_state == 1) destroy_all(ONEDNN_USERS);
     g_state = 0;
     pthread_mutex_unlock(&g_lock);
 }

@@ -7,10 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// 1 when the engine and stream exist (created on first call), 0 if oneDNN has no CPU engine.
+// The modules that run oneDNN primitives; each has its own stream (a stream must not be used by
+// two threads at once, and each module serialises its own calls under its own lock).
+typedef enum { ONEDNN_PACKED, ONEDNN_GEMM, ONEDNN_USERS } OnednnUser;
+
+// 1 when the engine and the streams exist (created on first call), 0 if oneDNN has no CPU engine.
 int onednn_ready(void);
 dnnl_engine_t onednn_engine(void);
-dnnl_stream_t onednn_stream(void);
+dnnl_stream_t onednn_stream(OnednnUser user);
 // Destroys every cached oneDNN object (packed and gemm primitives) and then the engine; both
 // modules work again afterwards (tests and leak checkers).
 void onednn_release_all(void);

@@ -123,8 +123,9 @@ PackedMat *packed_create(const float *w, size_t K, size_t N, int transposed, con
     ok = ok && dnnl_primitive_create(&reorder, rpd) == dnnl_success;
     if (ok) {
         dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, p->wmem}};
-        ok = dnnl_primitive_execute(reorder, onednn_stream(), 2, a) == dnnl_success &&
-             dnnl_stream_wait(onednn_stream()) == dnnl_success;
+        dnnl_stream_t st = onednn_stream(ONEDNN_PACKED);
+        ok = dnnl_primitive_execute(reorder, st, 2, a) == dnnl_success &&
+             dnnl_stream_wait(st) == dnnl_success;
     }
     if (ok && bias) {
         p->bias = falloc(N);
@@ -206,7 +207,7 @@ int packed_forward(const PackedMat *p, float *out, const float *inp, size_t M) {
             dnnl_memory_create(&dst, &dmd, onednn_engine(), out) == dnnl_success) {
             dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p->wmem},
                                     {DNNL_ARG_DST, dst}, {DNNL_ARG_BIAS, p->bmem}};
-            dnnl_stream_t st = onednn_stream();
+            dnnl_stream_t st = onednn_stream(ONEDNN_PACKED);
             if (dnnl_primitive_execute(prim, st, p->has_bias ? 4 : 3, a) == dnnl_success &&
                 dnnl_stream_wait(st) == dnnl_success)
                 rc = 0;
