@@ -20,7 +20,7 @@ int cmd_bench(int argc, char **argv) {
         {"bf16", 0, FLAG_BOOL, &bf16, "training-size matrix products in bf16 (as the training commands' --bf16); every line says which ran (matmul_precision)", 0, 0},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
-    flags_parse("bench", "[--only NAME] [--repeat N]",
+    flags_parse("bench", "[--only NAME] [--repeat N] [--bf16]",
                 "Benchmarks on the GPT-2 124M shape (random init), one JSON object per line; "
                 "ppo also runs a ~1M-parameter model.",
                 flags, nf, argc, argv, NULL, 0, NULL);
