@@ -57,6 +57,26 @@ assert not f.get("score_head"), f
 PY
 expect_rc 1 "refuses to overwrite a run" "$RLHF" dpo "${ARGS[@]}" --out "$T/a"
 
+# --bf16: the reference's log-probabilities go through the policy's (bf16) products, so the first
+# step still starts at log 2 with a zero margin; and the run learns
+if "$RLHF" dpo "${ARGS[@]}" --out "$T/b16" --bf16 >"$T/out" 2>"$T/err"; then
+  python3 - "$T/b16" <<'PY' && ok "dpo --bf16: step-1 log 2 and margin 0, learns" || bad "dpo --bf16: step-1 log 2 and margin 0, learns"
+import json, math, sys
+rows = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
+tr = [r for r in rows if "loss" in r]
+va = [r for r in rows if "val_loss" in r]
+print(f"  step 1: loss {tr[0]['loss']:.7f} (log 2 = {math.log(2):.7f}), margin {tr[0]['margin']:.3g}; "
+      f"last val accuracy {va[-1]['val_accuracy']:.2f}")
+assert abs(tr[0]["loss"] - math.log(2)) < 1e-6 and abs(tr[0]["margin"]) < 1e-6, tr[0]
+assert va[-1]["val_accuracy"] > 0.8 and va[-1]["val_loss"] < math.log(2), va[-1]
+assert json.load(open(sys.argv[1] + "/config.json"))["bf16"] is True
+PY
+elif grep -qF "no bf16 matmul on this CPU" "$T/err"; then
+  ok "dpo --bf16 refused with its reason here (SKIPPED)"
+else
+  bad "dpo --bf16"; sed 's/^/     /' "$T/err" | head -5
+fi
+
 # kill -9 after a checkpoint, resume, compare bits with the uninterrupted run
 "$RLHF" dpo "${ARGS[@]}" --out "$T/b" >/dev/null 2>&1 &
 pid=$!

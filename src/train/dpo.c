@@ -14,6 +14,7 @@
 #include "dist/dist.h"
 #include "io/checkpoint.h"
 #include "io/model_io.h"
+#include "nn/gemm.h"
 #include "train/loop.h"
 #include "train/run.h"
 #include "train/schedule.h"
@@ -355,7 +356,9 @@ int dpo_run(const DpoOptions *opts, Err *e) {
     report(&rep, o.data, train.n, val.n);
     if (train.n == 0) { err_set(e, "%s: no training examples (all held out, too long or bad)", o.data); goto out; }
 
-    // the frozen reference: the same weights, no gradients or moments; its logprobs once, then freed
+    // the frozen reference: the same weights, no gradients or moments; its logprobs once, then
+    // freed — through the products the policy will train with (--bf16: bf16 from here on)
+    if (gemm_set_bf16(o.bf16, e)) goto out;
     ref = gpt_create(&m->cfg, 0);
     memcpy(ref->params, m->params, m->n_params * sizeof(float));
     double t0 = now_s();
