@@ -1,6 +1,7 @@
 // tests/test_nn_attention.c — causal attention over packed ragged batches (rows of different
 // lengths, including 1): double reference vs finite differences, fp32 kernel vs the reference
-// (outputs, saved probabilities, gradients, accumulation), packing independence, determinism.
+// (outputs, saved probabilities, gradients, accumulation) on short and longer rows, packing
+// independence, determinism.
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -138,6 +139,8 @@ int main(void) {
     test_kernel(4, l1, 32, 4, 100);
     test_kernel(1, l2, 16, 2, 200);
     test_kernel(3, l3, 24, 3, 300);
+    static const int l4[4] = {48, 61, 7, 50};  // longer rows
+    test_kernel(4, l4, 32, 2, 400);
     test_determinism();
     return check_summary("test_nn_attention");
 }
