@@ -54,10 +54,8 @@ assert r["precision"] == "bf16" and r["theirs_s"] == 2.5, r
 assert json.load(open(d + "/w16/ours-sft/config.json"))["bf16"] is True
 assert "--bf16" in open(d + "/peer16.args").read().split()
 PY
-elif grep -qF "no bf16 matmul on this CPU" "$T/w16/bench-peers.log"; then
-  ok "--bf16 refused by our side with its reason here (SKIPPED)"
 else
-  bad "bench-peers --bf16"; sed 's/^/     /' "$T/err" | head -5
+  bf16_unavailable "bench-peers --bf16" "$T/w16/bench-peers.log"
 fi
 
 printf '#!/bin/sh\necho "peer broke" >&2\nexit 3\n' >"$T/bad"; chmod +x "$T/bad"

@@ -13,7 +13,8 @@
 // context can need.
 static size_t grown(size_t cap, size_t need, size_t most) {
     size_t want = cap == 0 ? need : need + need / 4;
-    return want < most ? want : need > most ? need : most;
+    if (want > most) want = most;
+    return want > need ? want : need;
 }
 
 // Grows the batch bookkeeping and activation buffers to hold N tokens in B rows (attention

@@ -55,20 +55,12 @@ static inline uint16_t bf16_of(float f) {
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
-void f32_to_bf16(uint16_t *restrict y, const float *restrict x, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= 65536)
-    for (size_t i = 0; i < n; i++) y[i] = bf16_of(x[i]);
-}
-
 void f32_to_bf16_rows(uint16_t *restrict y, const float *restrict x, size_t rows, size_t cols,
                       size_t ld, float scale) {
 #pragma omp parallel for schedule(static) if (rows * cols >= 65536)
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * ld;
         uint16_t *yr = y + r * cols;
-        if (scale == 1.0f)
-            for (size_t c = 0; c < cols; c++) yr[c] = bf16_of(xr[c]);
-        else
-            for (size_t c = 0; c < cols; c++) yr[c] = bf16_of(scale * xr[c]);
+        for (size_t c = 0; c < cols; c++) yr[c] = bf16_of(scale * xr[c]);  // 1·x is x exactly
     }
 }

@@ -197,7 +197,7 @@ int packed_forward(const PackedMat *p, float *out, const float *inp, size_t M) {
                 g_xb_cap = M * p->K;
                 g_xb = xmalloc(g_xb_cap * sizeof *g_xb);
             }
-            f32_to_bf16(g_xb, inp, M * p->K);
+            f32_to_bf16_rows(g_xb, inp, M, p->K, p->K, 1.0f);
             x = g_xb;
         }
         dnnl_memory_desc_t smd, dmd;

@@ -15,6 +15,11 @@ expect_rc() {  # expect_rc WANT DESC CMD...: stdout → $T/out, stderr → $T/er
 err_has() {  # err_has DESC TEXT: the last command's stderr contains TEXT (fixed string)
   if grep -qF -- "$2" "$T/err"; then ok "$1"; else bad "$1 (stderr lacks '$2')"; sed 's/^/     /' "$T/err" | head -3; fi
 }
+bf16_unavailable() {  # bf16_unavailable DESC [LOG]: after a failed --bf16 run: ok (SKIPPED) when LOG
+  # ($T/err) says oneDNN has no bf16 matmul on this CPU, else a failure showing the error
+  if grep -qF "no bf16 matmul on this CPU" "${2:-$T/err}"; then ok "$1 refused with its reason here (SKIPPED)"
+  else bad "$1"; sed 's/^/     /' "$T/err" | head -5; fi
+}
 cli_finish() {  # removes the temp folder, prints the count, exits non-zero on any failure
   rm -rf "$T"
   echo "$(basename "$0" .sh): $fails failed"
