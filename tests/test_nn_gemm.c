@@ -1,6 +1,8 @@
 // tests/test_nn_gemm.c — the training-size products (nn/gemm.c) against a double-precision
-// reference: every op(A)·op(B) combination, alpha, beta 0 / 1, leading dimensions wider than the
-// rows, odd and one-sized shapes, 1 and 2 threads. The bf16 mode against the double product of
+// reference: every op(A)·op(B) combination, alpha, beta 0 / 1 (and 0.25 in fp32), leading
+// dimensions wider than the rows, odd and one-sized shapes, 1 and 2 threads, on both fp32 engines
+// (oneDNN, RLHF_SGEMM=openblas); the serial form (gemm_serial) alone and inside parallel regions;
+// RLHF_SGEMM's check. The bf16 mode against the double product of
 // the bf16-rounded operands (what it promises) and within bf16 rounding of the exact product;
 // repeat bits; its refusals. At layer and model level: matmul and LM-head gradients and a tiny
 // model's loss and gradients in bf16 within bf16 rounding of fp32. Where oneDNN has no bf16
@@ -37,8 +39,9 @@ static void ref_gemm(double *c, GemmOp ta, GemmOp tb, size_t M, size_t N, size_t
 }
 
 // One product in the current mode against the reference; pad widens every leading dimension.
-static void check_product(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha,
-                          float beta, size_t pad, int bf16, unsigned seed) {
+// serial: through gemm_serial (fp32 only).
+static void check_product_with(int serial, GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K,
+                               float alpha, float beta, size_t pad, int bf16, unsigned seed) {
     size_t ar = ta == GEMM_T ? K : M, ac = (ta == GEMM_T ? M : K), lda = ac + pad;
     size_t br = tb == GEMM_T ? N : K, bc = (tb == GEMM_T ? K : N), ldb = bc + pad, ldc = N + pad;
     float *A = ref_rand_f(ar * lda, seed, 1.0f), *B = ref_rand_f(br * ldb, seed + 1, 1.0f);
@@ -46,12 +49,12 @@ static void check_product(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, fl
     double *r = ref_zeros(M * N), *rx = ref_zeros(M * N);
     ref_gemm(r, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc, bf16);
     ref_gemm(rx, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc, 0);
-    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    (serial ? gemm_serial : gemm)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     float *got = malloc(M * N * sizeof(float));
     for (size_t i = 0; i < M; i++) memcpy(got + i * N, C + i * ldc, N * sizeof(float));
     char what[160];
-    snprintf(what, sizeof what, "%s %c%c M=%zu N=%zu K=%zu alpha=%g beta=%g pad=%zu",
-             bf16 ? "bf16" : "f32", ta == GEMM_T ? 'T' : 'N', tb == GEMM_T ? 'T' : 'N', M, N, K,
+    snprintf(what, sizeof what, "%s%s %c%c M=%zu N=%zu K=%zu alpha=%g beta=%g pad=%zu",
+             serial ? "serial " : "", bf16 ? "bf16" : "f32", ta == GEMM_T ? 'T' : 'N', tb == GEMM_T ? 'T' : 'N', M, N, K,
              alpha, beta, pad);
     double scale = sqrt((double)K + 1);  // sums of K products of O(1) terms
     CHECK(check_close_f(what, got, r, M * N, bf16 ? 1e-5 : 1e-5, scale), "%s: vs reference", what);
@@ -68,19 +71,63 @@ static void check_product(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, fl
     free(A); free(B); free(C); free(C0); free(got); free(r); free(rx);
 }
 
-static void check_all_products(int bf16) {
+static void check_product(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha,
+                          float beta, size_t pad, int bf16, unsigned seed) {
+    check_product_with(0, ta, tb, M, N, K, alpha, beta, pad, bf16, seed);
+}
+
+// serial: gemm_serial instead of gemm (fp32)
+static void check_all_products(int bf16, int serial) {
     static const size_t shapes[][3] = {{1, 1, 1}, {1, 7, 5}, {5, 1, 9}, {3, 4, 1}, {17, 23, 31},
                                        {64, 48, 96}, {130, 70, 257}};
+    static const float ab[][2] = {{0.5f, 0.0f}, {1.0f, 1.0f}, {0.5f, 1.0f}, {1.0f, 0.25f}};
     unsigned seed = 10;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++)
-                for (int beta = 0; beta < 2; beta++) {
+                for (int k = 0; k < (bf16 ? 3 : 4); k++) {  // bf16: beta 0 or 1 only
                     size_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-                    check_product((GemmOp)ta, (GemmOp)tb, M, N, K, beta ? 1.0f : 0.5f,
-                                  (float)beta, (s + (size_t)ta) % 3, bf16, seed);
+                    check_product_with(serial, (GemmOp)ta, (GemmOp)tb, M, N, K, ab[k][0], ab[k][1],
+                                       (s + (size_t)ta) % 3, bf16, seed);
                     seed += 3;
                 }
+}
+
+// Selects the fp32 engine (RLHF_SGEMM; read again after a release) and checks what runs.
+static void use_fp32_engine(const char *name, const char *expect) {
+    setenv("RLHF_SGEMM", name, 1);
+    onednn_release_all();
+    printf("RLHF_SGEMM=%s: fp32 products through %s\n", name, gemm_fp32_impl());
+    CHECK(strstr(gemm_fp32_impl(), expect) != NULL, "RLHF_SGEMM=%s runs %s", name, gemm_fp32_impl());
+}
+
+// gemm_serial from every thread of a parallel region gives the bits it gives outside one.
+static void check_serial_in_parallel(void) {
+    size_t M = 70, N = 33, K = 90;
+    float *A = ref_rand_f(M * K, 5, 1.0f), *B = ref_rand_f(N * K, 6, 1.0f);
+    float *c0 = calloc(M * N, sizeof(float)), *ct = calloc(2 * M * N, sizeof(float));
+    gemm_serial(GEMM_N, GEMM_T, M, N, K, 0.7f, A, K, B, K, 0.0f, c0, N);
+    omp_set_num_threads(2);
+#pragma omp parallel num_threads(2)
+    {
+        int t = omp_get_thread_num();
+        gemm_serial(GEMM_N, GEMM_T, M, N, K, 0.7f, A, K, B, K, 0.0f, ct + (size_t)t * M * N, N);
+    }
+    for (int t = 0; t < 2; t++)
+        CHECK(check_bitwise("serial in parallel", ct + (size_t)t * M * N, c0, M * N),
+              "thread %d: the bits of the serial call", t);
+    free(A); free(B); free(c0); free(ct);
+}
+
+static void check_env(void) {
+    Err e;
+    setenv("RLHF_SGEMM", "mkl", 1);
+    CHECK(gemm_check_env(&e) == -1 && strstr(e.msg, "RLHF_SGEMM=mkl") && strstr(e.msg, "openblas"),
+          "a bad RLHF_SGEMM is refused with a message: %s", e.msg);
+    setenv("RLHF_SGEMM", "openblas", 1);
+    CHECK(gemm_check_env(&e) == 0, "openblas accepted");
+    unsetenv("RLHF_SGEMM");
+    CHECK(gemm_check_env(&e) == 0, "unset accepted");
 }
 
 // The bf16 mode gives the same bits on every call (fixed threads) and on 1 and 2 threads
@@ -163,10 +210,20 @@ static void check_model_bf16(void) {
 int main(void) {
     Err e;
     CHECK(!gemm_bf16_on(), "fp32 products by default");
-    for (int t = 1; t <= 2; t++) {
-        omp_set_num_threads(t);
-        check_all_products(0);
+    check_env();
+    CHECK(strstr(gemm_fp32_impl(), "oneDNN") != NULL, "default fp32 engine: %s", gemm_fp32_impl());
+    static const char *engines[][2] = {{"onednn", "oneDNN"}, {"openblas", "OpenBLAS"}};
+    for (int g = 0; g < 2; g++) {
+        use_fp32_engine(engines[g][0], engines[g][1]);
+        for (int t = 1; t <= 2; t++) {
+            omp_set_num_threads(t);
+            check_all_products(0, 0);
+            check_all_products(0, 1);
+        }
+        check_serial_in_parallel();
     }
+    unsetenv("RLHF_SGEMM");
+    onednn_release_all();
     if (gemm_set_bf16(1, &e) != 0) {
         CHECK(strstr(e.msg, "no bf16 matmul on this CPU") != NULL, "refusal names the reason: %s", e.msg);
         CHECK(!gemm_bf16_on(), "a refused switch leaves fp32 on");
@@ -178,7 +235,7 @@ int main(void) {
     printf("bf16 products: oneDNN %s\n", gemm_bf16_impl());
     for (int t = 1; t <= 2; t++) {
         omp_set_num_threads(t);
-        check_all_products(1);
+        check_all_products(1, 0);
         check_bf16_repeat();
     }
     onednn_release_all();  // the cache rebuilds itself after a release

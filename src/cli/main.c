@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "dist/dist.h"
+#include "nn/gemm.h"
 #include "util/sysinfo.h"
 
 typedef struct {
@@ -40,7 +41,8 @@ static void usage(FILE *f) {
     fprintf(f, "usage: rlhf COMMAND [FLAGS]   (rlhf COMMAND --help for its flags)\n\n"
                "RLHF for GPT-2-family models, in C.\n\ncommands:\n");
     for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-15s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
-    fprintf(f, "\nThreads: OMP_NUM_THREADS (default: all cores).\n");
+    fprintf(f, "\nThreads: OMP_NUM_THREADS (default: all cores). fp32 matrix products: oneDNN; "
+               "RLHF_SGEMM=openblas for OpenBLAS's sgemm.\n");
 }
 
 int main(int argc, char **argv) {
@@ -51,6 +53,12 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     blas_check_threading();
+    Err e;
+    if (gemm_check_env(&e)) {
+        fprintf(stderr, "rlhf: %s\n", e.msg);
+        dist_finalize();
+        return 2;
+    }
     for (int i = 0; i < N_COMMANDS; i++)
         if (!strcmp(argv[1], COMMANDS[i].name)) {
             int rc = COMMANDS[i].run(argc - 1, argv + 1);

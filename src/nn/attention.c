@@ -1,13 +1,13 @@
 // nn/attention.c — causal multi-head self-attention over a packed ragged batch (training):
 // forward (saves softmax probabilities) and the O(len²·hs) backward. Work is split over
-// (row, head) pairs; each pair is computed by one thread with single-threaded sgemm calls on
-// strided views of qkv (lda = 3C), so the bits do not depend on the thread count.
+// (row, head) pairs; each pair is computed by one thread with single-threaded products
+// (gemm_serial) on strided views of qkv (lda = 3C), so the bits do not depend on the thread count.
 #include "nn/nn.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 
+#include "nn/gemm.h"
 #include "nn/vecmath.h"
 #include "util/common.h"
 
@@ -47,11 +47,9 @@ void attention_forward(float *out, float *att, const float *qkv, const int *len,
         const float *K = Q + C, *V = Q + 2 * C;
         float *P = att + att_off[b] + (size_t)h * (size_t)L * (size_t)L;
         float *O = out + off[b] * C + (size_t)h * hs;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, (int)hs, scale, Q, (int)C3, K,
-                    (int)C3, 0.0f, P, L);
+        gemm_serial(GEMM_N, GEMM_T, L, L, hs, scale, Q, C3, K, C3, 0.0f, P, L);
         causal_softmax(P, L);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, (int)hs, L, 1.0f, P, L, V,
-                    (int)C3, 0.0f, O, (int)C);
+        gemm_serial(GEMM_N, GEMM_N, L, hs, L, 1.0f, P, L, V, C3, 0.0f, O, C);
     }
 }
 
@@ -81,10 +79,8 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
             float *dQ = dqkv + base, *dK = dQ + C, *dV = dQ + 2 * C;
             const float *P = att + att_off[b] + (size_t)h * (size_t)L * (size_t)L;
             const float *dO = dout + off[b] * C + (size_t)h * hs;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, (int)hs, L, 1.0f, P, L, dO,
-                        (int)C, 1.0f, dV, (int)C3);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, (int)hs, 1.0f, dO, (int)C, V,
-                        (int)C3, 0.0f, dS, L);
+            gemm_serial(GEMM_T, GEMM_N, L, hs, L, 1.0f, P, L, dO, C, 1.0f, dV, C3);
+            gemm_serial(GEMM_N, GEMM_T, L, L, hs, 1.0f, dO, C, V, C3, 0.0f, dS, L);
             for (int i = 0; i < L; i++) {
                 const float *p = P + (size_t)i * (size_t)L;
                 float *d = dS + (size_t)i * (size_t)L;
@@ -95,10 +91,8 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                 for (int j = 0; j <= i; j++) d[j] = p[j] * (d[j] - s);
                 for (int j = i + 1; j < L; j++) d[j] = 0.0f;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, (int)hs, L, scale, dS, L, K,
-                        (int)C3, 1.0f, dQ, (int)C3);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, (int)hs, L, scale, dS, L, Q,
-                        (int)C3, 1.0f, dK, (int)C3);
+            gemm_serial(GEMM_N, GEMM_N, L, hs, L, scale, dS, L, K, C3, 1.0f, dQ, C3);
+            gemm_serial(GEMM_T, GEMM_N, L, hs, L, scale, dS, L, Q, C3, 1.0f, dK, C3);
         }
         free(dS);
     }

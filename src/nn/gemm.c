@@ -1,12 +1,16 @@
 // nn/gemm.c — the training-size matrix products (see gemm.h).
 //
-// bf16 mode: one oneDNN matmul primitive per (op(A), op(B), beta), created with every dimension
-// and stride left to run time, so the ragged batches of training (a new token count every step)
-// never create primitives; oneDNN serves these with its jit gemm (AVX512-BF16 dot products,
-// "gemm:jit"). Each call rounds A (times alpha) and B into dense bf16 copies (round to nearest
-// even), then runs the primitive with C as fp32 destination (beta = 1: a sum post-op, so C is
-// accumulated in fp32). Rounding costs one pass over A and B, small next to the product.
-// Bits: fixed for a given thread count and instruction set; they differ from sgemm's.
+// Two oneDNN matmul primitives families, created with every dimension and stride left to run
+// time, so the ragged batches of training (a new token count every step) never create
+// primitives; one primitive per (precision, op(A), op(B), beta, alpha ≠ 1):
+// - fp32 (the default): A, B and C used in place with their strides, alpha as a run-time output
+//   scale, beta = 1 as a sum post-op. oneDNN's jit gemm picks the widest vectors the CPU has
+//   (AVX-512 where present), whatever OPENBLAS_CORETYPE says; RLHF_SGEMM=openblas sends the fp32
+//   products to OpenBLAS's sgemm instead (also the fallback if oneDNN has no f32 matmul).
+// - bf16 (gemm_set_bf16(1)): each call rounds A (times alpha) and B into dense bf16 copies
+//   (round to nearest even), then runs the primitive with C as fp32 destination, accumulated in
+//   fp32 (AVX512-BF16 or AMX dot products). Rounding costs one pass over A and B.
+// Bits: fixed for a given engine, thread count and instruction set; the engines differ.
 #include "nn/gemm.h"
 
 #include <cblas.h>
@@ -14,21 +18,24 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "nn/onednn.h"
 
 typedef struct {
     GemmOp ta, tb;
     float beta;
+    int bf16, scaled;  // bf16 operands; a run-time output scale (fp32 with alpha ≠ 1)
     dnnl_primitive_t prim;
 } GemmPrim;
 
-#define GEMM_PRIM_CAP 16
+#define GEMM_PRIM_CAP 32
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static int g_bf16;  // bf16 products on
+static int g_bf16;      // bf16 products on
+static int g_fp32_eng;  // 0 not chosen yet, 1 oneDNN, 2 OpenBLAS (RLHF_SGEMM or no oneDNN)
 static GemmPrim g_prims[GEMM_PRIM_CAP];
 static int g_nprims;
-static char g_impl[64] = "none";
+static char g_impl[64] = "none", g_impl32[64] = "none";
 static uint16_t *g_ab, *g_bb;  // bf16 copies of A and B, grown as needed
 static size_t g_ab_cap, g_bb_cap;
 
@@ -42,16 +49,19 @@ static void md_2d(dnnl_memory_desc_t *md, dnnl_dim_t r, dnnl_dim_t c, dnnl_dim_t
     dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
 }
 
-// The primitive for (ta, tb, beta), created on first use; NULL if oneDNN has none. g_lock held.
-static dnnl_primitive_t prim_for(GemmOp ta, GemmOp tb, float beta) {
+// The primitive for (ta, tb, beta, bf16, scaled), created on first use; NULL if oneDNN has none.
+// g_lock held.
+static dnnl_primitive_t prim_for(GemmOp ta, GemmOp tb, float beta, int bf16, int scaled) {
     for (int i = 0; i < g_nprims; i++)
-        if (g_prims[i].ta == ta && g_prims[i].tb == tb && g_prims[i].beta == beta)
+        if (g_prims[i].ta == ta && g_prims[i].tb == tb && g_prims[i].beta == beta &&
+            g_prims[i].bf16 == bf16 && g_prims[i].scaled == scaled)
             return g_prims[i].prim;
     if (g_nprims == GEMM_PRIM_CAP || !onednn_ready()) return NULL;
     const dnnl_dim_t R = DNNL_RUNTIME_DIM_VAL;
+    const dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_memory_desc_t a, b, c;
-    md_2d(&a, R, R, R, ta == GEMM_T, dnnl_bf16);
-    md_2d(&b, R, R, R, tb == GEMM_T, dnnl_bf16);
+    md_2d(&a, R, R, R, ta == GEMM_T, dt);
+    md_2d(&b, R, R, R, tb == GEMM_T, dt);
     md_2d(&c, R, R, R, 0, dnnl_f32);
     dnnl_matmul_desc_t d;
     dnnl_primitive_attr_t attr = NULL;
@@ -60,6 +70,9 @@ static dnnl_primitive_t prim_for(GemmOp ta, GemmOp tb, float beta) {
     dnnl_primitive_t prim = NULL;
     int ok = dnnl_matmul_desc_init(&d, &a, &b, NULL, &c) == dnnl_success &&
              dnnl_primitive_attr_create(&attr) == dnnl_success;
+    const float runtime_scale = DNNL_RUNTIME_F32_VAL;
+    if (ok && scaled)
+        ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &runtime_scale) == dnnl_success;
     if (ok && beta != 0.0f)
         ok = dnnl_post_ops_create(&po) == dnnl_success &&
              dnnl_post_ops_append_sum(po, beta) == dnnl_success &&
@@ -69,14 +82,14 @@ static dnnl_primitive_t prim_for(GemmOp ta, GemmOp tb, float beta) {
         const char *impl = NULL;
         if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
             impl)
-            snprintf(g_impl, sizeof g_impl, "%s", impl);
+            snprintf(bf16 ? g_impl : g_impl32, sizeof g_impl, bf16 ? "%s" : "oneDNN %s", impl);
         ok = dnnl_primitive_create(&prim, pd) == dnnl_success;
     }
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (!ok) return NULL;
-    g_prims[g_nprims++] = (GemmPrim){ta, tb, beta, prim};
+    g_prims[g_nprims++] = (GemmPrim){ta, tb, beta, bf16, scaled, prim};
     return prim;
 }
 
@@ -89,11 +102,47 @@ static uint16_t *grow(uint16_t **buf, size_t *cap, size_t n) {
     return *buf;
 }
 
+// Runs prim on A [M,K] or [K,M] (leading dimension lda), B [K,N] or [N,K] (ldb) of type dt, C
+// [M,N] (ldc, fp32), with *scale as run-time output scale when scale is not NULL; -1 if oneDNN
+// failed. g_lock held.
+static int run_prim(dnnl_primitive_t prim, dnnl_data_type_t dt, GemmOp ta, GemmOp tb, size_t M,
+                    size_t N, size_t K, const void *A, size_t lda, const void *B, size_t ldb,
+                    float *C, size_t ldc, const float *scale) {
+    dnnl_memory_desc_t amd, bmd, cmd, smd;
+    md_2d(&amd, (dnnl_dim_t)M, (dnnl_dim_t)K, (dnnl_dim_t)lda, ta == GEMM_T, dt);
+    md_2d(&bmd, (dnnl_dim_t)K, (dnnl_dim_t)N, (dnnl_dim_t)ldb, tb == GEMM_T, dt);
+    md_2d(&cmd, (dnnl_dim_t)M, (dnnl_dim_t)N, (dnnl_dim_t)ldc, 0, dnnl_f32);
+    dnnl_dims_t one = {1};
+    dnnl_memory_desc_init_by_tag(&smd, 1, one, dnnl_f32, dnnl_a);
+    dnnl_engine_t eng = onednn_engine();
+    dnnl_stream_t st = onednn_stream(ONEDNN_GEMM);
+    dnnl_memory_t am = NULL, bm = NULL, cm = NULL, sm = NULL;
+    // oneDNN's memory objects take non-const handles; it only reads A, B and the scale
+    int ok = dnnl_memory_create(&am, &amd, eng, (void *)(uintptr_t)A) == dnnl_success &&
+             dnnl_memory_create(&bm, &bmd, eng, (void *)(uintptr_t)B) == dnnl_success &&
+             dnnl_memory_create(&cm, &cmd, eng, C) == dnnl_success &&
+             (!scale ||
+              dnnl_memory_create(&sm, &smd, eng, (void *)(uintptr_t)scale) == dnnl_success);
+    if (ok) {
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, am},
+                                   {DNNL_ARG_WEIGHTS, bm},
+                                   {DNNL_ARG_DST, cm},
+                                   {DNNL_ARG_ATTR_OUTPUT_SCALES, sm}};
+        ok = dnnl_primitive_execute(prim, st, scale ? 4 : 3, args) == dnnl_success &&
+             dnnl_stream_wait(st) == dnnl_success;
+    }
+    if (am) dnnl_memory_destroy(am);
+    if (bm) dnnl_memory_destroy(bm);
+    if (cm) dnnl_memory_destroy(cm);
+    if (sm) dnnl_memory_destroy(sm);
+    return ok ? 0 : -1;
+}
+
 // The bf16 product; -1 if oneDNN failed (C untouched). g_lock held.
 static int gemm_bf16(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
                      size_t ldc) {
-    dnnl_primitive_t prim = prim_for(ta, tb, beta);
+    dnnl_primitive_t prim = prim_for(ta, tb, beta, 1, 0);
     if (!prim) return -1;
     // dense bf16 copies: A as stored ([M,K] or [K,M]), B as stored ([K,N] or [N,K])
     size_t ar = ta == GEMM_T ? K : M, ac = ta == GEMM_T ? M : K;
@@ -101,25 +150,24 @@ static int gemm_bf16(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float a
     uint16_t *ab = grow(&g_ab, &g_ab_cap, ar * ac), *bb = grow(&g_bb, &g_bb_cap, br * bc);
     f32_to_bf16_rows(ab, A, ar, ac, lda, alpha);
     f32_to_bf16_rows(bb, B, br, bc, ldb, 1.0f);
-    dnnl_memory_desc_t amd, bmd, cmd;
-    md_2d(&amd, (dnnl_dim_t)M, (dnnl_dim_t)K, (dnnl_dim_t)ac, ta == GEMM_T, dnnl_bf16);
-    md_2d(&bmd, (dnnl_dim_t)K, (dnnl_dim_t)N, (dnnl_dim_t)bc, tb == GEMM_T, dnnl_bf16);
-    md_2d(&cmd, (dnnl_dim_t)M, (dnnl_dim_t)N, (dnnl_dim_t)ldc, 0, dnnl_f32);
-    dnnl_engine_t eng = onednn_engine();
-    dnnl_stream_t st = onednn_stream(ONEDNN_GEMM);
-    dnnl_memory_t am = NULL, bm = NULL, cm = NULL;
-    int ok = dnnl_memory_create(&am, &amd, eng, ab) == dnnl_success &&
-             dnnl_memory_create(&bm, &bmd, eng, bb) == dnnl_success &&
-             dnnl_memory_create(&cm, &cmd, eng, C) == dnnl_success;
-    if (ok) {
-        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
-        ok = dnnl_primitive_execute(prim, st, 3, args) == dnnl_success &&
-             dnnl_stream_wait(st) == dnnl_success;
-    }
-    if (am) dnnl_memory_destroy(am);
-    if (bm) dnnl_memory_destroy(bm);
-    if (cm) dnnl_memory_destroy(cm);
-    return ok ? 0 : -1;
+    return run_prim(prim, dnnl_bf16, ta, tb, M, N, K, ab, ac, bb, bc, C, ldc, NULL);
+}
+
+int gemm_check_env(Err *e) {
+    const char *v = getenv("RLHF_SGEMM");
+    if (v && *v && strcmp(v, "onednn") != 0 && strcmp(v, "openblas") != 0)
+        return err_set(e, "environment variable RLHF_SGEMM=%s: expected onednn or openblas", v);
+    return 0;
+}
+
+// Chooses the fp32 engine once: RLHF_SGEMM (onednn, the default, or openblas). g_lock held.
+static void choose_fp32_engine(void) {
+    if (g_fp32_eng) return;
+    Err e;
+    if (gemm_check_env(&e)) die("%s", e.msg);
+    const char *v = getenv("RLHF_SGEMM");
+    g_fp32_eng = v && strcmp(v, "openblas") == 0 ? 2 : 1;
+    if (g_fp32_eng == 1 && !prim_for(GEMM_N, GEMM_N, 0.0f, 0, 0)) g_fp32_eng = 2;
 }
 
 void gemm(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
@@ -133,6 +181,34 @@ void gemm(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const
         if (rc) die("gemm: oneDNN's bf16 matmul failed on a %zux%zux%zu product", M, N, K);
         return;
     }
+    pthread_mutex_lock(&g_lock);
+    choose_fp32_engine();
+    dnnl_primitive_t prim = NULL;
+    if (g_fp32_eng == 1 && K > 0) prim = prim_for(ta, tb, beta, 0, alpha != 1.0f);
+    int rc = prim ? run_prim(prim, dnnl_f32, ta, tb, M, N, K, A, lda, B, ldb, C, ldc,
+                             alpha != 1.0f ? &alpha : NULL)
+                  : 1;
+    pthread_mutex_unlock(&g_lock);
+    if (rc < 0) die("gemm: oneDNN's f32 matmul failed on a %zux%zux%zu product", M, N, K);
+    if (rc == 0) return;
+    cblas_sgemm(CblasRowMajor, ta == GEMM_T ? CblasTrans : CblasNoTrans,
+                tb == GEMM_T ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda,
+                B, (int)ldb, beta, C, (int)ldc);
+}
+
+void gemm_serial(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
+                 size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    if (M == 0 || N == 0) return;
+    if (!g_fp32_eng) {
+        pthread_mutex_lock(&g_lock);
+        choose_fp32_engine();
+        pthread_mutex_unlock(&g_lock);
+    }
+    if (g_fp32_eng == 1 &&
+        dnnl_sgemm(ta == GEMM_T ? 'T' : 'N', tb == GEMM_T ? 'T' : 'N', (dnnl_dim_t)M,
+                   (dnnl_dim_t)N, (dnnl_dim_t)K, alpha, A, (dnnl_dim_t)lda, B, (dnnl_dim_t)ldb,
+                   beta, C, (dnnl_dim_t)ldc) == dnnl_success)
+        return;
     cblas_sgemm(CblasRowMajor, ta == GEMM_T ? CblasTrans : CblasNoTrans,
                 tb == GEMM_T ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda,
                 B, (int)ldb, beta, C, (int)ldc);
@@ -140,7 +216,7 @@ void gemm(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const
 
 int gemm_set_bf16(int on, Err *e) {
     pthread_mutex_lock(&g_lock);
-    int ok = !on || prim_for(GEMM_N, GEMM_N, 0.0f) != NULL;
+    int ok = !on || prim_for(GEMM_N, GEMM_N, 0.0f, 1, 0) != NULL;
     if (ok) g_bf16 = on != 0;
     pthread_mutex_unlock(&g_lock);
     if (!ok)
@@ -152,10 +228,18 @@ int gemm_set_bf16(int on, Err *e) {
 int gemm_bf16_on(void) { return g_bf16; }
 const char *gemm_bf16_impl(void) { return g_impl; }
 
+const char *gemm_fp32_impl(void) {
+    pthread_mutex_lock(&g_lock);
+    choose_fp32_engine();
+    pthread_mutex_unlock(&g_lock);
+    return g_fp32_eng == 1 ? g_impl32 : "OpenBLAS sgemm";
+}
+
 void gemm_release_cache(void) {
     pthread_mutex_lock(&g_lock);
     for (int i = 0; i < g_nprims; i++) dnnl_primitive_destroy(g_prims[i].prim);
     g_nprims = 0;
+    g_fp32_eng = 0;
     free(g_ab);
     free(g_bb);
     g_ab = g_bb = NULL;

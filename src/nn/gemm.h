@@ -1,9 +1,9 @@
 // nn/gemm.h — the training-size matrix products (the layers' forward and backward, the LM head):
-// C[M,N] = alpha·op(A)·op(B) + beta·C, row-major, through OpenBLAS sgemm in fp32 or — once
-// gemm_set_bf16(1) — through oneDNN's matmul on bf16 roundings of A and B with fp32 accumulation
-// and fp32 C (AVX512-BF16 dot products: about twice sgemm's rate on this project's CPU). The
-// attention's per-head products, batch-1 decoding (nn/matvec.c) and packed inference products
-// (nn/packed.h) do not come here.
+// C[M,N] = alpha·op(A)·op(B) + beta·C, row-major, through oneDNN's fp32 matmul (its jit gemm with
+// the CPU's widest vectors; RLHF_SGEMM=openblas: OpenBLAS's sgemm) or — once gemm_set_bf16(1) —
+// through oneDNN's matmul on bf16 roundings of A and B with fp32 accumulation and fp32 C
+// (AVX512-BF16 or AMX dot products). The attention's per-head products, batch-1 decoding
+// (nn/matvec.c) and packed inference products (nn/packed.h) do not come here.
 #ifndef RLHF_NN_GEMM_H
 #define RLHF_NN_GEMM_H
 
@@ -14,10 +14,16 @@
 typedef enum { GEMM_N = 0, GEMM_T = 1 } GemmOp;  // op(X) = X or Xᵀ
 
 // A is stored [M,K] (GEMM_N) or [K,M] (GEMM_T) with leading dimension lda; B [K,N] or [N,K]
-// with ldb; C [M,N] with ldc. bf16 mode: the product is that of bf16(alpha·A) and bf16(B)
+// with ldb; C [M,N] with ldc. An RLHF_SGEMM value other than onednn or openblas is fatal. bf16 mode: the product is that of bf16(alpha·A) and bf16(B)
 // accumulated in fp32, and beta must be 0 or 1 (the only values this project uses).
 void gemm(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
           size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
+
+// The same product in fp32 on the calling thread alone, for small products inside parallel
+// regions (the attention's per-head blocks): oneDNN's dnnl_sgemm, or OpenBLAS's sgemm under
+// RLHF_SGEMM=openblas. Never bf16; the bits do not depend on the thread count.
+void gemm_serial(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
+                 size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
 
 // Turns bf16 products on (process-wide) or off. -1 with a message when oneDNN has no bf16 matmul
 // on this CPU (it needs AVX512-BF16, AMX or AVX512-core); the mode is then unchanged.
@@ -25,6 +31,11 @@ int gemm_set_bf16(int on, Err *e);
 int gemm_bf16_on(void);
 // oneDNN's implementation of the bf16 products (e.g. "gemm:jit"), "none" before gemm_set_bf16(1).
 const char *gemm_bf16_impl(void);
+// -1 with a message when RLHF_SGEMM is set to something other than onednn or openblas.
+int gemm_check_env(Err *e);
+// What runs the fp32 products: "oneDNN gemm:jit" (or another oneDNN implementation) or
+// "OpenBLAS sgemm".
+const char *gemm_fp32_impl(void);
 // Destroys the cached primitives and scratch (nn/onednn.h's onednn_release_all calls it).
 void gemm_release_cache(void);
 
