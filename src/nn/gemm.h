@@ -2,7 +2,8 @@
 // C[M,N] = alpha·op(A)·op(B) + beta·C, row-major, through oneDNN's fp32 matmul (its jit gemm with
 // the CPU's widest vectors; RLHF_SGEMM=openblas: OpenBLAS's sgemm) or — once gemm_set_bf16(1) —
 // through oneDNN's matmul on bf16 roundings of A and B with fp32 accumulation and fp32 C
-// (AVX512-BF16 or AMX dot products). The attention's per-head products, batch-1 decoding
+// (AVX512-BF16 or AMX dot products); also the unpacked inference logits (nn/lmhead.c). The
+// attention's per-head products come through gemm_serial (always fp32); batch-1 decoding
 // (nn/matvec.c) and packed inference products (nn/packed.h) do not come here.
 #ifndef RLHF_NN_GEMM_H
 #define RLHF_NN_GEMM_H

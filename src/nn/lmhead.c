@@ -5,7 +5,6 @@
 // generation.
 #include "nn/nn.h"
 
-#include <cblas.h>
 #include <string.h>
 
 #include "nn/gemm.h"
@@ -145,6 +144,5 @@ void lmhead_logits(float *logits, const float *x, const float *wte, size_t N, si
     if (N == 1)  // batch-1 decoding: a dot product per vocabulary row (nn/matvec.c)
         matvec_rows_dot(logits, wte, x, V, C);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)V, (int)C, 1.0f, x, (int)C,
-                    wte, (int)C, 0.0f, logits, (int)V);
+        gemm(GEMM_N, GEMM_T, N, V, C, 1.0f, x, C, wte, C, 0.0f, logits, V);
 }
