@@ -7,6 +7,7 @@
 
 #include "bench.h"
 #include "gen/sample.h"
+#include "nn/gemm.h"
 #include "nn/packed.h"
 #include "util/rng.h"
 #include "util/timer.h"
@@ -37,9 +38,10 @@ void bench_generate(int batch, int repeat) {
     float *logits = falloc((size_t)batch * (size_t)c.vocab_size);
     Err e;
     for (int it = -1; it < reps; it++) {
-        // the prefill alone (the same work generate() starts with: on packed weights when it packs)
+        // the prefill alone (the same work generate() starts with: on packed weights — bf16 ones
+        // under --bf16, as generate() packs them — when it packs)
         kv_reset(&kv);
-        if (batch >= 2 && gpt_pack(m, 0, &e)) die("bench: %s", e.msg);
+        if (batch >= 2 && gpt_pack(m, gemm_bf16_on(), &e)) die("bench: %s", e.msg);
         double t0 = now_s();
         if (gpt_forward_cached(m, &kv, batch, nn, prompt, logits, &e)) die("bench: %s", e.msg);
         double tp = now_s() - t0;
