@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/cli_sft.sh — `rlhf sft` end to end on a tiny byte-tokenizer model from `rlhf init`: the
 # run folder (config.json, metrics.jsonl with validation rows, samples.jsonl, final/), resume
-# after kill -9 giving bit-identical final weights, --bf16 against fp32, bad data → FILE:LINE and
-# exit 1, --help.
+# after kill -9 giving bit-identical final weights, --bf16 against fp32, RLHF_SGEMM (OpenBLAS
+# against oneDNN, a bad value refused), bad data → FILE:LINE and exit 1, --help.
 set -u
 . "$(dirname "$0")/support/cli.sh" cli_sft
 
@@ -87,6 +87,25 @@ PY
 else
   bf16_unavailable "sft --bf16"
 fi
+
+# RLHF_SGEMM: the fp32 products on OpenBLAS give the default (oneDNN) run's losses up to fp32
+# summation order; a value other than onednn / openblas stops any command at start-up, exit 2
+expect_rc 0 "sft with RLHF_SGEMM=openblas" env RLHF_SGEMM=openblas "$RLHF" sft "${B16[@]}" --out "$T/hob"
+python3 - "$T" <<'PY' && ok "RLHF_SGEMM=openblas: the default run's losses to fp32 rounding, config.json says which ran" || bad "RLHF_SGEMM=openblas: the default run's losses to fp32 rounding, config.json says which ran"
+import json, sys
+d = sys.argv[1]
+f = [json.loads(l)["loss"] for l in open(d + "/h32/metrics.jsonl") if '"loss"' in l]
+o = [json.loads(l)["loss"] for l in open(d + "/hob/metrics.jsonl") if '"loss"' in l]
+print(f"  loss oneDNN {f[0]:.7f} -> {f[-1]:.7f}; OpenBLAS {o[0]:.7f} -> {o[-1]:.7f}")
+assert len(f) == len(o) == 20, (len(f), len(o))
+assert abs(o[0] - f[0]) < 1e-5 * f[0], (o[0], f[0])
+assert all(abs(a - b) < 1e-3 * b for a, b in zip(o, f)), list(zip(o, f))
+assert json.load(open(d + "/hob/config.json"))["fp32_matmul"] == "OpenBLAS sgemm"
+assert json.load(open(d + "/h32/config.json"))["fp32_matmul"].startswith("oneDNN ")
+PY
+expect_rc 2 "RLHF_SGEMM=mkl refused" env RLHF_SGEMM=mkl "$RLHF" sft "${B16[@]}" --out "$T/hbad"
+err_has "RLHF_SGEMM refusal names the variable and the choices" "RLHF_SGEMM=mkl: expected onednn or openblas"
+[ ! -e "$T/hbad" ] && ok "a refused RLHF_SGEMM writes nothing" || bad "a refused RLHF_SGEMM writes nothing"
 
 # bad data: FILE:LINE and exit 1; --skip-bad goes on
 printf '{"prompt": "r abc", "completion": "cba"}\n{"prompt": "r abd", "completion": 5}\n' >"$T/bad.jsonl"

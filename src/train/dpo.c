@@ -177,8 +177,7 @@ static json_t *options_json(const DpoOptions *o) {
     json_object_set_new(j, "min_prompt", json_integer(o->min_prompt));
     json_object_set_new(j, "plain_template", json_boolean(o->plain_template));
     json_object_set_new(j, "skip_bad", json_boolean(o->skip_bad));
-    json_object_set_new(j, "threads", json_integer(threads_get()));
-    json_object_set_new(j, "processes", json_integer(dist_size()));
+    loop_machine_to_json(j);
     return j;
 }
 

@@ -15,6 +15,7 @@
 #include "util/fileio.h"
 #include "util/json.h"
 #include "util/progress.h"
+#include "util/sysinfo.h"
 #include "util/timer.h"
 
 void loop_options_defaults(LoopOptions *o) {
@@ -24,6 +25,12 @@ void loop_options_defaults(LoopOptions *o) {
     o->weight_decay = 0.1f; o->beta1 = 0.9f; o->beta2 = 0.95f; o->eps = 1e-8f; o->grad_clip = 1.0f;
     o->eval_every = 100; o->ckpt_every = 500; o->keep_checkpoints = 2;
     o->seed = 1337;
+}
+
+void loop_machine_to_json(json_t *j) {
+    json_object_set_new(j, "threads", json_integer(threads_get()));
+    json_object_set_new(j, "processes", json_integer(dist_size()));
+    json_object_set_new(j, "fp32_matmul", json_string(gemm_fp32_impl()));
 }
 
 void loop_options_to_json(const LoopOptions *o, json_t *j) {

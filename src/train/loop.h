@@ -70,6 +70,9 @@ void loop_options_defaults(LoopOptions *o);
 // schedule, weight_decay, beta1, beta2, eps, grad_clip, eval_every, ckpt_every,
 // keep_checkpoints, seed, bf16).
 void loop_options_to_json(const LoopOptions *o, json_t *j);
+// What ran a stage, into its config.json: "threads", "processes" (a resume must match) and
+// "fp32_matmul" (nn/gemm.h's engine for the fp32 products; a record, not checked on resume).
+void loop_machine_to_json(json_t *j);
 // Reads them back (resume); grad_accum may be missing (1), bf16 too (runs from before --bf16:
 // off). Strings point into j.
 int loop_options_from_json(LoopOptions *o, const json_t *j, const char *ctx, Err *e);

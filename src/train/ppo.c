@@ -104,8 +104,7 @@ static json_t *options_json(const PpoOptions *o, const char *stage) {
     json_object_set_new(j, "grad_accum", json_integer(o->grad_accum));
     json_object_set_new(j, "frozen_bf16", json_boolean(o->frozen_bf16));
     json_object_set_new(j, "bf16", json_boolean(o->bf16));
-    json_object_set_new(j, "threads", json_integer(threads_get()));
-    json_object_set_new(j, "processes", json_integer(dist_size()));
+    loop_machine_to_json(j);
     return j;
 }
 

@@ -61,8 +61,7 @@ static json_t *options_json(const PretrainOptions *o) {
     loop_options_to_json(&l, j);
     json_object_set_new(j, "val_fraction", json_real(o->val_fraction));
     json_object_set_new(j, "eval_batches", json_integer(o->eval_batches));
-    json_object_set_new(j, "threads", json_integer(threads_get()));
-    json_object_set_new(j, "processes", json_integer(dist_size()));
+    loop_machine_to_json(j);
     return j;
 }
 

@@ -147,8 +147,7 @@ static json_t *options_json(const RmOptions *o) {
     json_object_set_new(j, "center", json_real(o->centre));
     json_object_set_new(j, "norm_gain", json_boolean(o->norm_gain));
     json_object_set_new(j, "skip_bad", json_boolean(o->skip_bad));
-    json_object_set_new(j, "threads", json_integer(threads_get()));
-    json_object_set_new(j, "processes", json_integer(dist_size()));
+    loop_machine_to_json(j);
     return j;
 }
 

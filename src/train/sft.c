@@ -75,8 +75,7 @@ static json_t *options_json(const SftOptions *o) {
     json_object_set_new(j, "samples", json_integer(o->samples));
     json_object_set_new(j, "sample_max_new", json_integer(o->sample_max_new));
     json_object_set_new(j, "sample_temperature", json_real(o->sample_temperature));
-    json_object_set_new(j, "threads", json_integer(threads_get()));
-    json_object_set_new(j, "processes", json_integer(dist_size()));
+    loop_machine_to_json(j);
     return j;
 }
 
