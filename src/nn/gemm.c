@@ -1,6 +1,6 @@
 // nn/gemm.c — the training-size matrix products (see gemm.h).
 //
-// Two oneDNN matmul primitives families, created with every dimension and stride left to run
+// Two families of oneDNN matmul primitives, created with every dimension and stride left to run
 // time, so the ragged batches of training (a new token count every step) never create
 // primitives; one primitive per (precision, op(A), op(B), beta, alpha ≠ 1):
 // - fp32 (the default): A, B and C used in place with their strides, alpha as a run-time output
@@ -15,6 +15,7 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,9 @@ typedef struct {
 #define GEMM_PRIM_CAP 32
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_bf16;      // bf16 products on
-static int g_fp32_eng;  // 0 not chosen yet, 1 oneDNN, 2 OpenBLAS (RLHF_SGEMM or no oneDNN)
+// 0 not chosen yet, 1 oneDNN, 2 OpenBLAS (RLHF_SGEMM or no oneDNN); written under g_lock, read
+// without it by gemm_serial's callers on every thread
+static _Atomic int g_fp32_eng;
 static GemmPrim g_prims[GEMM_PRIM_CAP];
 static int g_nprims;
 static char g_impl[64] = "none", g_impl32[64] = "none";
