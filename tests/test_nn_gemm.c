@@ -2,10 +2,10 @@
 // reference: every op(A)·op(B) combination, alpha, beta 0 / 1 (and 0.25 in fp32), leading
 // dimensions wider than the rows, odd and one-sized shapes, 1 and 2 threads, on both fp32 engines
 // (oneDNN, RLHF_SGEMM=openblas); the serial form (gemm_serial) alone and inside parallel regions;
-// RLHF_SGEMM's check. The bf16 mode against the double product of
-// the bf16-rounded operands (what it promises) and within bf16 rounding of the exact product;
-// repeat bits; its refusals. At layer and model level: matmul and LM-head gradients and a tiny
-// model's loss and gradients in bf16 within bf16 rounding of fp32. Where oneDNN has no bf16
+// RLHF_SGEMM's check. The bf16 mode against the double product of the bf16-rounded operands
+// (what it promises) and within bf16 rounding of the exact product; repeat bits; its refusals.
+// At layer and model level: matmul and LM-head gradients and a tiny model's loss and gradients
+// in bf16 within bf16 rounding of fp32. Where oneDNN has no bf16
 // matmul (valgrind's CPU), the refusal's message is checked and the bf16 checks are skipped.
 #include <math.h>
 #include <omp.h>
@@ -54,8 +54,8 @@ static void check_product_with(int serial, GemmOp ta, GemmOp tb, size_t M, size_
     for (size_t i = 0; i < M; i++) memcpy(got + i * N, C + i * ldc, N * sizeof(float));
     char what[160];
     snprintf(what, sizeof what, "%s%s %c%c M=%zu N=%zu K=%zu alpha=%g beta=%g pad=%zu",
-             serial ? "serial " : "", bf16 ? "bf16" : "f32", ta == GEMM_T ? 'T' : 'N', tb == GEMM_T ? 'T' : 'N', M, N, K,
-             alpha, beta, pad);
+             serial ? "serial " : "", bf16 ? "bf16" : "f32", ta == GEMM_T ? 'T' : 'N',
+             tb == GEMM_T ? 'T' : 'N', M, N, K, alpha, beta, pad);
     double scale = sqrt((double)K + 1);  // sums of K products of O(1) terms
     CHECK(check_close_f(what, got, r, M * N, bf16 ? 1e-5 : 1e-5, scale), "%s: vs reference", what);
     if (bf16) {  // the rounding really happens, and stays within bf16's precision of the exact

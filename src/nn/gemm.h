@@ -15,8 +15,9 @@
 typedef enum { GEMM_N = 0, GEMM_T = 1 } GemmOp;  // op(X) = X or Xᵀ
 
 // A is stored [M,K] (GEMM_N) or [K,M] (GEMM_T) with leading dimension lda; B [K,N] or [N,K]
-// with ldb; C [M,N] with ldc. An RLHF_SGEMM value other than onednn or openblas is fatal. bf16 mode: the product is that of bf16(alpha·A) and bf16(B)
-// accumulated in fp32, and beta must be 0 or 1 (the only values this project uses).
+// with ldb; C [M,N] with ldc. An RLHF_SGEMM value other than onednn or openblas is fatal. bf16
+// mode: the product is that of bf16(alpha·A) and bf16(B) accumulated in fp32, and beta must be 0
+// or 1 (the only values this project uses).
 void gemm(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
           size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
 
