@@ -27,8 +27,8 @@ double bench_median(double *x, int n) {
 void bench_common_fields(char *buf, size_t n) {
     const char *ct = getenv("OPENBLAS_CORETYPE");
     char prec[96];
-    snprintf(prec, sizeof prec, "fp32 (%s)", gemm_fp32_impl());
     if (gemm_bf16_on()) snprintf(prec, sizeof prec, "bf16 (oneDNN %s)", gemm_bf16_impl());
+    else snprintf(prec, sizeof prec, "fp32 (%s)", gemm_fp32_impl());
     snprintf(buf, n, "\"blas_kernel\": \"%s\", \"openblas_coretype_env\": \"%s\", \"blas_threading\": \"%s\", \"threads\": %d, \"matmul_precision\": \"%s\"",
              blas_corename(), ct ? ct : "", blas_threading(), threads_get(), prec);
 }

@@ -156,6 +156,15 @@ static int gemm_bf16(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float a
     return run_prim(prim, dnnl_bf16, ta, tb, M, N, K, ab, ac, bb, bc, C, ldc, NULL);
 }
 
+// The product on OpenBLAS's sgemm (RLHF_SGEMM=openblas, or where oneDNN has no primitive).
+static void blas_product(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha,
+                         const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                         float *C, size_t ldc) {
+    cblas_sgemm(CblasRowMajor, ta == GEMM_T ? CblasTrans : CblasNoTrans,
+                tb == GEMM_T ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda,
+                B, (int)ldb, beta, C, (int)ldc);
+}
+
 int gemm_check_env(Err *e) {
     const char *v = getenv("RLHF_SGEMM");
     if (v && *v && strcmp(v, "onednn") != 0 && strcmp(v, "openblas") != 0)
@@ -194,9 +203,7 @@ void gemm(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const
     pthread_mutex_unlock(&g_lock);
     if (rc < 0) die("gemm: oneDNN's f32 matmul failed on a %zux%zux%zu product", M, N, K);
     if (rc == 0) return;
-    cblas_sgemm(CblasRowMajor, ta == GEMM_T ? CblasTrans : CblasNoTrans,
-                tb == GEMM_T ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda,
-                B, (int)ldb, beta, C, (int)ldc);
+    blas_product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm_serial(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
@@ -212,9 +219,7 @@ void gemm_serial(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha
                    (dnnl_dim_t)N, (dnnl_dim_t)K, alpha, A, (dnnl_dim_t)lda, B, (dnnl_dim_t)ldb,
                    beta, C, (dnnl_dim_t)ldc) == dnnl_success)
         return;
-    cblas_sgemm(CblasRowMajor, ta == GEMM_T ? CblasTrans : CblasNoTrans,
-                tb == GEMM_T ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda,
-                B, (int)ldb, beta, C, (int)ldc);
+    blas_product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 int gemm_set_bf16(int on, Err *e) {
