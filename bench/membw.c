@@ -10,7 +10,7 @@
 
 float *bench_membw_buffer(size_t *n) {
     *n = (size_t)1 << 28;  // 2^28 floats = 1 GiB
-    float *x = falloc(*n);
+    float *x = falloc_huge(*n);  // huge pages, as the weights the decoders read
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < *n; i++) x[i] = (float)(i & 1023) * 1e-3f;
     return x;

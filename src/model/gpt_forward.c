@@ -41,30 +41,30 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att) {
             {&a->ln1_rstd, 1}, {&a->ln2_mean, 1}, {&a->ln2_rstd, 1}};
         for (size_t i = 0; i < sizeof per_layer / sizeof per_layer[0]; i++) {
             free(*per_layer[i].buf);
-            *per_layer[i].buf = falloc(L * N * per_layer[i].width);
+            *per_layer[i].buf = falloc_huge(L * N * per_layer[i].width);
         }
-        free(a->encoded); a->encoded = falloc(N * C);
-        free(a->lnf); a->lnf = falloc(N * C);
-        free(a->lnf_mean); a->lnf_mean = falloc(N);
-        free(a->lnf_rstd); a->lnf_rstd = falloc(N);
-        free(a->proj); a->proj = falloc(N * C);
+        free(a->encoded); a->encoded = falloc_huge(N * C);
+        free(a->lnf); a->lnf = falloc_huge(N * C);
+        free(a->lnf_mean); a->lnf_mean = falloc_huge(N);
+        free(a->lnf_rstd); a->lnf_rstd = falloc_huge(N);
+        free(a->proj); a->proj = falloc_huge(N * C);
         if (m->trainable) {
-            free(a->dres); a->dres = falloc(N * C);
-            free(a->dln); a->dln = falloc(N * C);
-            free(a->dqkv); a->dqkv = falloc(N * 3 * C);
-            free(a->datty); a->datty = falloc(N * C);
-            free(a->dfch_gelu); a->dfch_gelu = falloc(N * 4 * C);
-            free(a->dlnf); a->dlnf = falloc(N * C);
+            free(a->dres); a->dres = falloc_huge(N * C);
+            free(a->dln); a->dln = falloc_huge(N * C);
+            free(a->dqkv); a->dqkv = falloc_huge(N * 3 * C);
+            free(a->datty); a->datty = falloc_huge(N * C);
+            free(a->dfch_gelu); a->dfch_gelu = falloc_huge(N * 4 * C);
+            free(a->dlnf); a->dlnf = falloc_huge(N * C);
         }
     }
     if (att > m->cap_att) {
         size_t ctx = (size_t)c->n_ctx;
         att = m->cap_att = grown(m->cap_att, att, (size_t)B * (size_t)c->n_head * ctx * ctx);
         free(a->att);
-        a->att = falloc(L * att);
+        a->att = falloc_huge(L * att);
     }
     if (!a->head_scratch)
-        a->head_scratch = falloc(lmhead_scratch_floats(C, (size_t)c->vocab_size));
+        a->head_scratch = falloc_huge(lmhead_scratch_floats(C, (size_t)c->vocab_size));
 }
 
 int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e) {

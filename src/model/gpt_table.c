@@ -145,13 +145,13 @@ GPT *gpt_create(const GPTConfig *c, int trainable) {
     m->cfg = *c;
     m->trainable = trainable;
     m->n_tensors = gpt_tensor_table(c, &m->tensors, &m->n_params);
-    m->params = falloc(m->n_params);
+    m->params = falloc_huge(m->n_params);
     m->w.h = xcalloc((size_t)c->n_layer, sizeof(GPTLayer));
     bind_pointers(c, &m->w, m->params, m->tensors);
     if (trainable) {
-        m->grads = falloc(m->n_params);
-        m->adam_m = falloc(m->n_params);
-        m->adam_v = falloc(m->n_params);
+        m->grads = falloc_huge(m->n_params);
+        m->adam_m = falloc_huge(m->n_params);
+        m->adam_v = falloc_huge(m->n_params);
         m->g.h = xcalloc((size_t)c->n_layer, sizeof(GPTLayer));
         bind_pointers(c, &m->g, m->grads, m->tensors);
     }

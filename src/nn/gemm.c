@@ -100,7 +100,7 @@ static uint16_t *grow(uint16_t **buf, size_t *cap, size_t n) {
     if (*cap < n) {
         free(*buf);
         *cap = n;
-        *buf = xmalloc(n * sizeof **buf);
+        *buf = xalloc_huge(n * sizeof **buf);
     }
     return *buf;
 }

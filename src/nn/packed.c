@@ -29,7 +29,8 @@ struct PackedMat {
     size_t K, N;
     int has_bias, bf16;
     dnnl_memory_desc_t wmd;   // the packed layout
-    dnnl_memory_t wmem;       // packed weights (owned)
+    dnnl_memory_t wmem;       // packed weights (owned), in wbuf
+    void *wbuf;
     dnnl_memory_t bmem;       // bias [1,N] (owned copy) or NULL
     float *bias;
 };
@@ -116,7 +117,9 @@ PackedMat *packed_create(const float *w, size_t K, size_t N, int transposed, con
     dnnl_memory_desc_t umd;
     md2(&umd, K, N, transposed ? dnnl_ba : dnnl_ab);  // ba: w stored as [N,K]
     dnnl_engine_t eng = onednn_engine();
-    int ok = dnnl_memory_create(&p->wmem, &p->wmd, eng, DNNL_MEMORY_ALLOCATE) == dnnl_success;
+    // the packed weights in our own buffer: huge pages for a read that streams all of them
+    p->wbuf = xalloc_huge(dnnl_memory_desc_get_size(&p->wmd));
+    int ok = dnnl_memory_create(&p->wmem, &p->wmd, eng, p->wbuf) == dnnl_success;
     ok = ok && dnnl_memory_create(&user, &umd, eng, (void *)w) == dnnl_success;
     ok = ok && dnnl_reorder_primitive_desc_create(&rpd, &umd, eng, &p->wmd, eng, NULL) ==
                    dnnl_success;
@@ -138,6 +141,7 @@ PackedMat *packed_create(const float *w, size_t K, size_t N, int transposed, con
         err_set(e, "packed weights: oneDNN could not reorder a %zux%zu matrix", K, N);
         if (p->wmem) dnnl_memory_destroy(p->wmem);
         if (p->bmem) dnnl_memory_destroy(p->bmem);
+        free(p->wbuf);
         free(p->bias);
         free(p);
         p = NULL;
@@ -155,6 +159,7 @@ void packed_free(PackedMat *p) {
     if (!p) return;
     dnnl_memory_destroy(p->wmem);
     if (p->bmem) dnnl_memory_destroy(p->bmem);
+    free(p->wbuf);
     free(p->bias);
     free(p);
 }
@@ -195,7 +200,7 @@ int packed_forward(const PackedMat *p, float *out, const float *inp, size_t M) {
             if (g_xb_cap < M * p->K) {
                 free(g_xb);
                 g_xb_cap = M * p->K;
-                g_xb = xmalloc(g_xb_cap * sizeof *g_xb);
+                g_xb = xalloc_huge(g_xb_cap * sizeof *g_xb);
             }
             f32_to_bf16_rows(g_xb, inp, M, p->K, p->K, 1.0f);
             x = g_xb;

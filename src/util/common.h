@@ -27,6 +27,11 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 // 64-byte aligned, zeroed float buffer for tensors; free with free().
 float *falloc(size_t count);
+// For large long-lived buffers (weights, optimizer state, activations, KV caches): from 4 MiB on
+// 2 MiB-aligned and advised as transparent huge pages (RLHF_HUGEPAGES=0: not); free with free().
+float *falloc_huge(size_t count);  // zeroed floats
+void *xalloc_huge(size_t bytes);   // not zeroed
+
 
 static inline size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 static inline size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
