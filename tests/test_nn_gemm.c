@@ -5,8 +5,9 @@
 // RLHF_SGEMM's check. The bf16 mode against the double product of the bf16-rounded operands
 // (what it promises) and within bf16 rounding of the exact product; repeat bits; its refusals.
 // At layer and model level: matmul and LM-head gradients and a tiny model's loss and gradients
-// in bf16 within bf16 rounding of fp32. Where oneDNN has no bf16
-// matmul (valgrind's CPU), the refusal's message is checked and the bf16 checks are skipped.
+// in bf16 within bf16 rounding of fp32; gemm_hold_begin/end: the same bits, the held rounding used.
+// Where oneDNN has no bf16 matmul (valgrind's CPU), the refusal's message is checked and the bf16
+// checks are skipped.
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -142,6 +143,62 @@ static void check_bf16_repeat(void) {
     free(A); free(B); free(c1); free(c2);
 }
 
+// gemm_hold_begin / gemm_hold_end: the two backward products that share an operand (a linear
+// layer's dout as A of one and B of the other; the LM head's dz as A, then as Aᵀ) give the same
+// bits with the hold as without. In bf16 the held rounding is really used: changing the matrix
+// after the hold (which callers must not do) does not change the products until gemm_hold_end.
+static void check_hold(const char *mode, int bf16) {
+    size_t N = 53, C = 40, OC = 72;
+    float *inp = ref_rand_f(N * C, 30, 1.0f), *w = ref_rand_f(C * OC, 31, 0.3f),
+          *dout = ref_rand_f(N * OC, 32, 1.0f), *di0 = ref_rand_f(N * C, 33, 1.0f),
+          *dw0 = ref_rand_f(C * OC, 34, 1.0f);
+    float *di[2], *dw[2];
+    for (int k = 0; k < 2; k++) {
+        di[k] = malloc(N * C * sizeof(float));
+        dw[k] = malloc(C * OC * sizeof(float));
+        memcpy(di[k], di0, N * C * sizeof(float));
+        memcpy(dw[k], dw0, C * OC * sizeof(float));
+    }
+    for (int k = 0; k < 2; k++) {  // k = 1: with the hold
+        if (k) gemm_hold_begin(dout, N, OC, OC);
+        gemm(GEMM_N, GEMM_T, N, C, OC, 1.0f, dout, OC, w, OC, 1.0f, di[k], C);
+        gemm(GEMM_T, GEMM_N, C, OC, N, 1.0f, inp, C, dout, OC, 1.0f, dw[k], OC);
+        // the LM head's pattern: dout as A [N,OC] of an NN product, then as Aᵀ
+        gemm(GEMM_N, GEMM_N, N, C, OC, 1.0f, dout, OC, w + 0, C, 0.0f, di[k], C);
+        gemm(GEMM_T, GEMM_N, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw[k], C);
+        if (k) gemm_hold_end();
+    }
+    char what[64];
+    snprintf(what, sizeof what, "%s hold", mode);
+    CHECK(check_bitwise(what, di[1], di[0], N * C), "%s: dinp", what);
+    CHECK(check_bitwise(what, dw[1], dw[0], C * OC), "%s: dw", what);
+    // a scaled product (alpha ≠ 1) and another matrix of the same shape do not take the held one
+    float *other = ref_rand_f(N * OC, 35, 1.0f);
+    for (int k = 0; k < 2; k++) {
+        if (k) gemm_hold_begin(dout, N, OC, OC);
+        gemm(GEMM_N, GEMM_T, N, C, OC, 0.5f, dout, OC, w, OC, 0.0f, di[k], C);
+        gemm(GEMM_N, GEMM_T, N, C, OC, 1.0f, other, OC, w, OC, 1.0f, di[k], C);
+        if (k) gemm_hold_end();
+    }
+    CHECK(check_bitwise(what, di[1], di[0], N * C), "%s: alpha 0.5 and another matrix", what);
+    // changed after the hold: bf16 still multiplies the held rounding, fp32 the new values
+    gemm(GEMM_N, GEMM_T, N, C, OC, 1.0f, dout, OC, w, OC, 0.0f, di[0], C);
+    gemm_hold_begin(dout, N, OC, OC);
+    for (size_t i = 0; i < N * OC; i++) dout[i] *= 2.0f;
+    gemm(GEMM_N, GEMM_T, N, C, OC, 1.0f, dout, OC, w, OC, 0.0f, di[1], C);
+    gemm_hold_end();
+    int same = !memcmp(di[0], di[1], N * C * sizeof(float));
+    CHECK(same == bf16, "%s: a product inside the hold %s the held rounding", what,
+          bf16 ? "did not use" : "used");
+    gemm(GEMM_N, GEMM_T, N, C, OC, 1.0f, dout, OC, w, OC, 0.0f, di[1], C);  // released
+    CHECK(memcmp(di[0], di[1], N * C * sizeof(float)), "%s: after gemm_hold_end the new values", what);
+    for (int k = 0; k < 2; k++) {
+        free(di[k]);
+        free(dw[k]);
+    }
+    free(inp); free(w); free(dout); free(di0); free(dw0); free(other);
+}
+
 // matmul_backward and the LM head's gradients through bf16 products stay within bf16 rounding
 // of the fp32 ones; a tiny model's loss and every parameter gradient likewise.
 static double rel_diff(const float *a, const float *b, size_t n) {
@@ -221,6 +278,7 @@ int main(void) {
             check_all_products(0, 1);
         }
         check_serial_in_parallel();
+        check_hold(engines[g][0], 0);
     }
     unsetenv("RLHF_SGEMM");
     onednn_release_all();
@@ -237,6 +295,7 @@ int main(void) {
         omp_set_num_threads(t);
         check_all_products(1, 0);
         check_bf16_repeat();
+        check_hold("bf16", 1);
     }
     onednn_release_all();  // the cache rebuilds itself after a release
     check_product(GEMM_T, GEMM_N, 33, 20, 65, 1.0f, 1.0f, 1, 1, 99);

@@ -9,7 +9,9 @@
 //   products to OpenBLAS's sgemm instead (also the fallback if oneDNN has no f32 matmul).
 // - bf16 (gemm_set_bf16(1)): each call rounds A (times alpha) and B into dense bf16 copies
 //   (round to nearest even), then runs the primitive with C as fp32 destination, accumulated in
-//   fp32 (AVX512-BF16 or AMX dot products). Rounding costs one pass over A and B.
+//   fp32 (AVX512-BF16 or AMX dot products). Rounding costs one pass over A and B; an operand
+//   two products share (a backward pass's output gradient) is rounded once between
+//   gemm_hold_begin and gemm_hold_end.
 // Bits: fixed for a given engine, thread count and instruction set; the engines differ.
 #include "nn/gemm.h"
 
@@ -39,8 +41,12 @@ static _Atomic int g_fp32_eng;
 static GemmPrim g_prims[GEMM_PRIM_CAP];
 static int g_nprims;
 static char g_impl[64] = "none", g_impl32[64] = "none";
-static uint16_t *g_ab, *g_bb;  // bf16 copies of A and B, grown as needed
-static size_t g_ab_cap, g_bb_cap;
+static uint16_t *g_ab, *g_bb, *g_hb;  // bf16 copies of A, B and the held operand, grown as needed
+static size_t g_ab_cap, g_bb_cap, g_hb_cap;
+static struct {  // the operand gemm_hold_begin rounded (X == NULL: none)
+    const float *X;
+    size_t rows, cols, ld;
+} g_hold;
 
 // A 2-D descriptor of logical shape [r, c], stored row-major (trans = 0: ld·i + j) or
 // transposed (trans = 1: i + ld·j). r, c, ld may be DNNL_RUNTIME_DIM_VAL.
@@ -141,6 +147,33 @@ static int run_prim(dnnl_primitive_t prim, dnnl_data_type_t dt, GemmOp ta, GemmO
     return ok ? 0 : -1;
 }
 
+// The held operand's bf16 rounding when X (stored [rows, cols], leading dimension ld, times
+// scale) is that operand; NULL otherwise. g_lock held.
+static const uint16_t *held(const float *X, size_t rows, size_t cols, size_t ld, float scale) {
+    return g_hold.X && X == g_hold.X && rows == g_hold.rows && cols == g_hold.cols &&
+                   ld == g_hold.ld && scale == 1.0f
+               ? g_hb
+               : NULL;
+}
+
+void gemm_hold_begin(const float *X, size_t rows, size_t cols, size_t ld) {
+    if (!g_bf16 || rows == 0 || cols == 0) return;
+    pthread_mutex_lock(&g_lock);
+    if (g_hold.X) die("gemm_hold_begin: an operand is already held");
+    f32_to_bf16_rows(grow(&g_hb, &g_hb_cap, rows * cols), X, rows, cols, ld, 1.0f);
+    g_hold.X = X;
+    g_hold.rows = rows;
+    g_hold.cols = cols;
+    g_hold.ld = ld;
+    pthread_mutex_unlock(&g_lock);
+}
+
+void gemm_hold_end(void) {
+    pthread_mutex_lock(&g_lock);
+    g_hold.X = NULL;
+    pthread_mutex_unlock(&g_lock);
+}
+
 // The bf16 product; -1 if oneDNN failed (C untouched). g_lock held.
 static int gemm_bf16(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
@@ -150,9 +183,17 @@ static int gemm_bf16(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float a
     // dense bf16 copies: A as stored ([M,K] or [K,M]), B as stored ([K,N] or [N,K])
     size_t ar = ta == GEMM_T ? K : M, ac = ta == GEMM_T ? M : K;
     size_t br = tb == GEMM_T ? N : K, bc = tb == GEMM_T ? K : N;
-    uint16_t *ab = grow(&g_ab, &g_ab_cap, ar * ac), *bb = grow(&g_bb, &g_bb_cap, br * bc);
-    f32_to_bf16_rows(ab, A, ar, ac, lda, alpha);
-    f32_to_bf16_rows(bb, B, br, bc, ldb, 1.0f);
+    const uint16_t *ab = held(A, ar, ac, lda, alpha), *bb = held(B, br, bc, ldb, 1.0f);
+    if (!ab) {
+        uint16_t *r = grow(&g_ab, &g_ab_cap, ar * ac);
+        f32_to_bf16_rows(r, A, ar, ac, lda, alpha);
+        ab = r;
+    }
+    if (!bb) {
+        uint16_t *r = grow(&g_bb, &g_bb_cap, br * bc);
+        f32_to_bf16_rows(r, B, br, bc, ldb, 1.0f);
+        bb = r;
+    }
     return run_prim(prim, dnnl_bf16, ta, tb, M, N, K, ab, ac, bb, bc, C, ldc, NULL);
 }
 
@@ -250,7 +291,9 @@ void gemm_release_cache(void) {
     g_fp32_eng = 0;
     free(g_ab);
     free(g_bb);
-    g_ab = g_bb = NULL;
-    g_ab_cap = g_bb_cap = 0;
+    free(g_hb);
+    g_ab = g_bb = g_hb = NULL;
+    g_ab_cap = g_bb_cap = g_hb_cap = 0;
+    g_hold.X = NULL;
     pthread_mutex_unlock(&g_lock);
 }

@@ -21,6 +21,13 @@ typedef enum { GEMM_N = 0, GEMM_T = 1 } GemmOp;  // op(X) = X or Xᵀ
 void gemm(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
           size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
 
+// bf16 mode: rounds X (stored [rows, cols], leading dimension ld) once; until gemm_hold_end(),
+// products whose A or B is exactly that matrix (the same pointer, stored shape and ld, alpha 1)
+// use this rounding instead of making their own — the same bits, one pass fewer. The caller must
+// not change X in between; one operand at a time. fp32 mode: nothing happens.
+void gemm_hold_begin(const float *X, size_t rows, size_t cols, size_t ld);
+void gemm_hold_end(void);
+
 // The same product in fp32 on the calling thread alone, for small products inside parallel
 // regions (the attention's per-head blocks): oneDNN's dnnl_sgemm, or OpenBLAS's sgemm under
 // RLHF_SGEMM=openblas. Never bf16; the bits do not depend on the thread count.

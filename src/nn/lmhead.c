@@ -123,6 +123,7 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
             }
             zr[target[n]] += inv_temp * gl;
         }
+        if (dx && dwte) gemm_hold_begin(z, (size_t)m, V, V);  // bf16: dz rounded once
         if (dx) {
             gemm(GEMM_N, GEMM_N, (size_t)m, C, V, 1.0f, z, V, wte, C, 0.0f, dxb, C);
 #pragma omp parallel for schedule(static)
@@ -134,6 +135,7 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
         }
         if (dwte)
             gemm(GEMM_T, GEMM_N, V, C, (size_t)m, 1.0f, z, V, xb, C, 1.0f, dwte, C);
+        gemm_hold_end();
     }
 }
 
