@@ -84,8 +84,8 @@ float *falloc(size_t count) {
 
 // Large long-lived buffers (≥ 4 MiB: weights, packed weights, optimizer state, activations, KV
 // caches) start on a 2 MiB boundary, are padded to whole 2 MiB and advised as transparent huge
-// pages (Debian's THP mode is "madvise": nothing gets huge pages unless asked). They are read in
-// long streams, and one 2 MiB page takes one TLB entry where 4 KiB pages take 512.
+// pages (in the kernel's common THP mode, "madvise", nothing gets huge pages unless asked). They
+// are read in long streams, and one 2 MiB page takes one TLB entry where 4 KiB pages take 512.
 // RLHF_HUGEPAGES=0 keeps 4 KiB pages.
 #define HUGE_MIN ((size_t)4 << 20)
 #define HUGE_PAGE ((size_t)2 << 20)
