@@ -1,7 +1,7 @@
 // tests/test_nn_attention.c — causal attention over packed ragged batches (rows of different
 // lengths, including 1): double reference vs finite differences, fp32 kernel vs the reference
-// (outputs, saved probabilities, gradients, accumulation) on short and longer rows, packing
-// independence, determinism.
+// (outputs, saved probabilities, gradients, accumulation) on short rows and rows spanning several
+// of the kernel's causal blocks, packing independence, determinism.
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -141,6 +141,10 @@ int main(void) {
     test_kernel(3, l3, 24, 3, 300);
     static const int l4[4] = {48, 61, 7, 50};  // longer rows
     test_kernel(4, l4, 32, 2, 400);
+    // rows over one or more of the kernel's 64-row causal blocks: at, just past and between the
+    // block boundaries
+    static const int l5[5] = {64, 65, 129, 150, 63};
+    test_kernel(5, l5, 16, 2, 500);
     test_determinism();
     return check_summary("test_nn_attention");
 }

@@ -11,6 +11,11 @@
 #include "nn/vecmath.h"
 #include "util/common.h"
 
+// Row / column block of the causal products: blocks above the diagonal are never computed.
+#ifndef ATT_BLK
+#define ATT_BLK 64
+#endif
+
 // In-place causal softmax of an L×L score block S (row-major): row i keeps j ≤ i, zeros j > i.
 // Vectorised (libmvec's expf, lane partial sums added in a fixed order).
 static void causal_softmax(float *S, int L) {
@@ -47,9 +52,19 @@ void attention_forward(float *out, float *att, const float *qkv, const int *len,
         const float *K = Q + C, *V = Q + 2 * C;
         float *P = att + att_off[b] + (size_t)h * (size_t)L * (size_t)L;
         float *O = out + off[b] * C + (size_t)h * hs;
-        gemm_serial(GEMM_N, GEMM_T, L, L, hs, scale, Q, C3, K, C3, 0.0f, P, L);
+        // row blocks i0..i1 need only columns j < i1 (causal): the products skip the upper
+        // triangle's blocks; causal_softmax writes the zeros of the whole row
+        for (int i0 = 0; i0 < L; i0 += ATT_BLK) {
+            int i1 = i0 + ATT_BLK < L ? i0 + ATT_BLK : L;
+            gemm_serial(GEMM_N, GEMM_T, i1 - i0, i1, hs, scale, Q + (size_t)i0 * C3, C3, K, C3,
+                        0.0f, P + (size_t)i0 * L, L);
+        }
         causal_softmax(P, L);
-        gemm_serial(GEMM_N, GEMM_N, L, hs, L, 1.0f, P, L, V, C3, 0.0f, O, C);
+        for (int i0 = 0; i0 < L; i0 += ATT_BLK) {
+            int i1 = i0 + ATT_BLK < L ? i0 + ATT_BLK : L;
+            gemm_serial(GEMM_N, GEMM_N, i1 - i0, hs, i1, 1.0f, P + (size_t)i0 * L, L, V, C3, 0.0f,
+                        O + (size_t)i0 * C, C);
+        }
     }
 }
 
@@ -79,8 +94,15 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
             float *dQ = dqkv + base, *dK = dQ + C, *dV = dQ + 2 * C;
             const float *P = att + att_off[b] + (size_t)h * (size_t)L * (size_t)L;
             const float *dO = dout + off[b] * C + (size_t)h * hs;
-            gemm_serial(GEMM_T, GEMM_N, L, hs, L, 1.0f, P, L, dO, C, 1.0f, dV, C3);
-            gemm_serial(GEMM_N, GEMM_T, L, L, hs, 1.0f, dO, C, V, C3, 0.0f, dS, L);
+            // causal blocks as in the forward: row block i0..i1 of dP, dS·K needs columns < i1;
+            // column block j0..j1 of Pᵀ·dO, dSᵀ·Q needs rows ≥ j0
+            for (int j0 = 0; j0 < L; j0 += ATT_BLK) {
+                int j1 = j0 + ATT_BLK < L ? j0 + ATT_BLK : L;
+                gemm_serial(GEMM_T, GEMM_N, j1 - j0, hs, L - j0, 1.0f, P + (size_t)j0 * L + j0, L,
+                            dO + (size_t)j0 * C, C, 1.0f, dV + (size_t)j0 * C3, C3);
+                gemm_serial(GEMM_N, GEMM_T, j1 - j0, j1, hs, 1.0f, dO + (size_t)j0 * C, C, V, C3,
+                            0.0f, dS + (size_t)j0 * L, L);
+            }
             for (int i = 0; i < L; i++) {
                 const float *p = P + (size_t)i * (size_t)L;
                 float *d = dS + (size_t)i * (size_t)L;
@@ -91,8 +113,13 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                 for (int j = 0; j <= i; j++) d[j] = p[j] * (d[j] - s);
                 for (int j = i + 1; j < L; j++) d[j] = 0.0f;
             }
-            gemm_serial(GEMM_N, GEMM_N, L, hs, L, scale, dS, L, K, C3, 1.0f, dQ, C3);
-            gemm_serial(GEMM_T, GEMM_N, L, hs, L, scale, dS, L, Q, C3, 1.0f, dK, C3);
+            for (int j0 = 0; j0 < L; j0 += ATT_BLK) {
+                int j1 = j0 + ATT_BLK < L ? j0 + ATT_BLK : L;
+                gemm_serial(GEMM_N, GEMM_N, j1 - j0, hs, j1, scale, dS + (size_t)j0 * L, L, K, C3,
+                            1.0f, dQ + (size_t)j0 * C3, C3);
+                gemm_serial(GEMM_T, GEMM_N, j1 - j0, hs, L - j0, scale, dS + (size_t)j0 * L + j0, L,
+                            Q + (size_t)j0 * C3, C3, 1.0f, dK + (size_t)j0 * C3, C3);
+            }
         }
         free(dS);
     }
