@@ -15,7 +15,7 @@ void kv_init(KVCache *kv, const GPTConfig *c, int B, int T) {
     kv->C = c->n_embd;
     size_t n = (size_t)c->n_layer * (size_t)B * (size_t)T * (size_t)c->n_embd;
     // not zeroed: a row's positions are written (prefill, decode, kv_move_row) before attention
-    // reads them, so pages past the longest row are never touched
+    // reads them, and zeroing would touch every page of a cache sized for the longest generation
     kv->k = xalloc_huge(n * sizeof(float));
     kv->v = xalloc_huge(n * sizeof(float));
     kv->len = xcalloc((size_t)B, sizeof(int));
