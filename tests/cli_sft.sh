@@ -2,7 +2,8 @@
 # tests/cli_sft.sh — `rlhf sft` end to end on a tiny byte-tokenizer model from `rlhf init`: the
 # run folder (config.json, metrics.jsonl with validation rows, samples.jsonl, final/), resume
 # after kill -9 giving bit-identical final weights, --bf16 against fp32, RLHF_SGEMM (OpenBLAS
-# against oneDNN, a bad value refused), bad data → FILE:LINE and exit 1, --help.
+# against oneDNN, a bad value refused), RLHF_HUGEPAGES (0 gives the same losses, a bad value
+# refused), bad data → FILE:LINE and exit 1, --help.
 set -u
 . "$(dirname "$0")/support/cli.sh" cli_sft
 
@@ -106,6 +107,14 @@ PY
 expect_rc 2 "RLHF_SGEMM=mkl refused" env RLHF_SGEMM=mkl "$RLHF" sft "${B16[@]}" --out "$T/hbad"
 err_has "RLHF_SGEMM refusal names the variable and the choices" "RLHF_SGEMM=mkl: expected onednn or openblas"
 [ ! -e "$T/hbad" ] && ok "a refused RLHF_SGEMM writes nothing" || bad "a refused RLHF_SGEMM writes nothing"
+# RLHF_HUGEPAGES: 0 (4 KiB pages) gives the default run's losses exactly; anything but 0 / 1 is
+# refused at start-up like RLHF_SGEMM
+expect_rc 0 "sft with RLHF_HUGEPAGES=0" env RLHF_HUGEPAGES=0 "$RLHF" sft "${B16[@]}" --out "$T/hp0"
+cmp -s <(grep -o '"loss":[^,]*' "$T/h32/metrics.jsonl") <(grep -o '"loss":[^,]*' "$T/hp0/metrics.jsonl") \
+  && ok "RLHF_HUGEPAGES=0: the same losses" || bad "RLHF_HUGEPAGES=0: the same losses"
+expect_rc 2 "RLHF_HUGEPAGES=yes refused" env RLHF_HUGEPAGES=yes "$RLHF" sft "${B16[@]}" --out "$T/hpbad"
+err_has "RLHF_HUGEPAGES refusal names the variable and the choices" "RLHF_HUGEPAGES=yes: expected 0 or 1"
+[ ! -e "$T/hpbad" ] && ok "a refused RLHF_HUGEPAGES writes nothing" || bad "a refused RLHF_HUGEPAGES writes nothing"
 
 # bad data: FILE:LINE and exit 1; --skip-bad goes on
 printf '{"prompt": "r abc", "completion": "cba"}\n{"prompt": "r abd", "completion": 5}\n' >"$T/bad.jsonl"

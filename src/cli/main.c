@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
     }
     blas_check_threading();
     Err e;
-    if (gemm_check_env(&e)) {
+    if (gemm_check_env(&e) || hugepages_check_env(&e)) {
         fprintf(stderr, "rlhf: %s\n", e.msg);
         dist_finalize();
         return 2;

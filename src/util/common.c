@@ -90,6 +90,13 @@ float *falloc(size_t count) {
 #define HUGE_MIN ((size_t)4 << 20)
 #define HUGE_PAGE ((size_t)2 << 20)
 
+int hugepages_check_env(Err *e) {
+    const char *v = getenv("RLHF_HUGEPAGES");
+    if (v && *v && strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+        return err_set(e, "environment variable RLHF_HUGEPAGES=%s: expected 0 or 1", v);
+    return 0;
+}
+
 void *xalloc_huge(size_t bytes) {
     size_t align = 64;
     bytes = (bytes + 63) & ~(size_t)63;

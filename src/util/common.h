@@ -31,6 +31,9 @@ float *falloc(size_t count);
 // 2 MiB-aligned and advised as transparent huge pages (RLHF_HUGEPAGES=0: not); free with free().
 float *falloc_huge(size_t count);  // zeroed floats
 void *xalloc_huge(size_t bytes);   // not zeroed
+// -1 with a message when RLHF_HUGEPAGES is set to something other than 0 or 1 (commands check
+// it at start-up; the allocators take any value but 0 as 1).
+int hugepages_check_env(Err *e);
 
 
 static inline size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
