@@ -35,7 +35,6 @@ void *xalloc_huge(size_t bytes);   // not zeroed
 // it at start-up; the allocators take any value but 0 as 1).
 int hugepages_check_env(Err *e);
 
-
 static inline size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 static inline size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
