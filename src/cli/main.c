@@ -42,7 +42,8 @@ static void usage(FILE *f) {
                "RLHF for GPT-2-family models, in C.\n\ncommands:\n");
     for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-15s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fprintf(f, "\nThreads: OMP_NUM_THREADS (default: all cores). fp32 matrix products: oneDNN; "
-               "RLHF_SGEMM=openblas for OpenBLAS's sgemm.\n");
+               "RLHF_SGEMM=openblas for OpenBLAS's sgemm. Large buffers ask for huge pages; "
+               "RLHF_HUGEPAGES=0 keeps 4 KiB pages.\n");
 }
 
 int main(int argc, char **argv) {

@@ -12,9 +12,10 @@
 #include "util/common.h"
 
 // Row / column block of the causal products: blocks above the diagonal are never computed.
-#ifndef ATT_BLK
 #define ATT_BLK 64
-#endif
+
+// End of the block that starts at i0 in a row of L.
+static inline int blk_end(int i0, int L) { return i0 + ATT_BLK < L ? i0 + ATT_BLK : L; }
 
 // In-place causal softmax of an L×L score block S (row-major): row i keeps j ≤ i, zeros j > i.
 // Vectorised (libmvec's expf, lane partial sums added in a fixed order).
@@ -55,13 +56,13 @@ void attention_forward(float *out, float *att, const float *qkv, const int *len,
         // row blocks i0..i1 need only columns j < i1 (causal): the products skip the upper
         // triangle's blocks; causal_softmax writes the zeros of the whole row
         for (int i0 = 0; i0 < L; i0 += ATT_BLK) {
-            int i1 = i0 + ATT_BLK < L ? i0 + ATT_BLK : L;
+            int i1 = blk_end(i0, L);
             gemm_serial(GEMM_N, GEMM_T, i1 - i0, i1, hs, scale, Q + (size_t)i0 * C3, C3, K, C3,
                         0.0f, P + (size_t)i0 * L, L);
         }
         causal_softmax(P, L);
         for (int i0 = 0; i0 < L; i0 += ATT_BLK) {
-            int i1 = i0 + ATT_BLK < L ? i0 + ATT_BLK : L;
+            int i1 = blk_end(i0, L);
             gemm_serial(GEMM_N, GEMM_N, i1 - i0, hs, i1, 1.0f, P + (size_t)i0 * L, L, V, C3, 0.0f,
                         O + (size_t)i0 * C, C);
         }
@@ -97,7 +98,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
             // causal blocks as in the forward: row block i0..i1 of dP, dS·K needs columns < i1;
             // column block j0..j1 of Pᵀ·dO, dSᵀ·Q needs rows ≥ j0
             for (int j0 = 0; j0 < L; j0 += ATT_BLK) {
-                int j1 = j0 + ATT_BLK < L ? j0 + ATT_BLK : L;
+                int j1 = blk_end(j0, L);
                 gemm_serial(GEMM_T, GEMM_N, j1 - j0, hs, L - j0, 1.0f, P + (size_t)j0 * L + j0, L,
                             dO + (size_t)j0 * C, C, 1.0f, dV + (size_t)j0 * C3, C3);
                 gemm_serial(GEMM_N, GEMM_T, j1 - j0, j1, hs, 1.0f, dO + (size_t)j0 * C, C, V, C3,
@@ -114,7 +115,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                 for (int j = i + 1; j < L; j++) d[j] = 0.0f;
             }
             for (int j0 = 0; j0 < L; j0 += ATT_BLK) {
-                int j1 = j0 + ATT_BLK < L ? j0 + ATT_BLK : L;
+                int j1 = blk_end(j0, L);
                 gemm_serial(GEMM_N, GEMM_N, j1 - j0, hs, j1, scale, dS + (size_t)j0 * L, L, K, C3,
                             1.0f, dQ + (size_t)j0 * C3, C3);
                 gemm_serial(GEMM_T, GEMM_N, j1 - j0, hs, L - j0, scale, dS + (size_t)j0 * L + j0, L,
