@@ -1,7 +1,7 @@
 // tests/test_nn_attention_cached.c — attention against a KV cache: prefill followed by
 // token-by-token decode (ragged rows, rows that finish early, a length-1 row) must reproduce
 // attention_forward on the full sequences; the cached kernel also matches the double reference;
-// determinism across thread counts.
+// determinism across thread counts. Two shapes: head size 8 and 64 (the kernel's unrolled path).
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #include "support/check.h"
 #include "support/ref_nn.h"
 
-enum { B = 4, C = 32, NH = 4, TMAX = 16 };
+enum { B = 4, TMAX = 16 };
 
 static const int len[B] = {7, 1, 12, 3};     // final lengths
 static const int prefill[B] = {4, 1, 5, 3};  // prompt lengths
@@ -23,11 +23,11 @@ static double maxabs_diff(const float *a, const float *b, size_t n) {
 }
 
 // Runs prefill + decode; returns out[N, C] in the packed layout of the full sequences.
-static float *run_cached(const float *qkv, const size_t *off, size_t N) {
+static float *run_cached(const float *qkv, const size_t *off, size_t N, size_t C, int NH) {
     size_t cache_stride = (size_t)TMAX * C;
     float *kc = calloc(B * cache_stride, 4), *vc = calloc(B * cache_stride, 4);
     float *out = calloc(N * C, 4);
-    float *scratch = calloc((size_t)omp_get_max_threads() * TMAX, 4);
+    float *scratch = calloc((size_t)omp_get_max_threads() * (size_t)NH * TMAX, 4);
     int past[B], nnew[B], cur[B];
     size_t qoff[B];
     // prefill: queries read in place from qkv (q_stride 3C, gapped offsets), out likewise
@@ -64,7 +64,7 @@ static float *run_cached(const float *qkv, const size_t *off, size_t N) {
     return out;
 }
 
-int main(void) {
+static void check_shape(size_t C, int NH) {
     size_t off[B], att_off[B], N = 0, natt = 0;
     for (int b = 0; b < B; b++) {
         off[b] = N, att_off[b] = natt;
@@ -73,9 +73,10 @@ int main(void) {
     float *qkv = ref_rand_f(N * 3 * C, 1, 2);
     float *full = calloc(N * C, 4), *att = calloc(natt, 4);
     attention_forward(full, att, qkv, len, off, att_off, B, C, NH);
-    float *cached = run_cached(qkv, off, N);
+    float *cached = run_cached(qkv, off, N, C, NH);
     double d = maxabs_diff(cached, full, N * C);
-    CHECK(d <= 1e-5, "prefill+decode vs attention_forward: max |diff| %.3e > 1e-5", d);
+    CHECK(d <= 1e-5, "hs %zu: prefill+decode vs attention_forward: max |diff| %.3e > 1e-5",
+          C / (size_t)NH, d);
 
     double *dq = ref_to_double(qkv, N * 3 * C), *rout = ref_zeros(N * C);
     ref_attention_forward(rout, NULL, dq, len, off, att_off, B, C, NH);
@@ -85,7 +86,7 @@ int main(void) {
     {
         size_t cs = (size_t)TMAX * C;
         float *kc = calloc(B * cs, 4), *vc = calloc(B * cs, 4), *o = calloc(N * C, 4);
-        float *scratch = calloc((size_t)omp_get_max_threads() * TMAX, 4);
+        float *scratch = calloc((size_t)omp_get_max_threads() * (size_t)NH * TMAX, 4);
         int past[B] = {0}, nn[B];
         for (int b = 0; b < B; b++) {
             nn[b] = len[b];
@@ -96,7 +97,8 @@ int main(void) {
         }
         attention_forward_cached(o, qkv, 3 * C, kc, vc, cs, past, nn, off, B, C, NH, scratch);
         d = maxabs_diff(o, full, N * C);
-        CHECK(d <= 1e-5, "full prefill vs attention_forward: max |diff| %.3e > 1e-5", d);
+        CHECK(d <= 1e-5, "hs %zu: full prefill vs attention_forward: max |diff| %.3e > 1e-5",
+              C / (size_t)NH, d);
         free(kc), free(vc), free(o), free(scratch);
     }
 
@@ -104,7 +106,7 @@ int main(void) {
     int saved = omp_get_max_threads();
     for (int nt = 1; nt <= 3; nt++) {
         omp_set_num_threads(nt);
-        float *a = run_cached(qkv, off, N), *b = run_cached(qkv, off, N);
+        float *a = run_cached(qkv, off, N, C, NH), *b = run_cached(qkv, off, N, C, NH);
         check_bitwise("attention_forward_cached repeat", a, b, N * C);
         if (!first) first = a;
         else check_bitwise("attention_forward_cached across threads", first, a, N * C), free(a);
@@ -112,5 +114,10 @@ int main(void) {
     }
     omp_set_num_threads(saved);
     free(first), free(qkv), free(full), free(att), free(cached), free(dq), free(rout);
+}
+
+int main(void) {
+    check_shape(32, 4);   // head size 8
+    check_shape(192, 3);  // head size 64 (GPT-2's)
     return check_summary("test_nn_attention_cached");
 }

@@ -71,7 +71,7 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
     float *x = falloc(N * C), *ln = falloc(N * C), *qkv = falloc(N * 3 * C), *atty = falloc(N * C);
     float *proj = falloc(N * C), *fch = falloc(N * 4 * C);
     int nthreads = omp_get_max_threads();
-    float *scratch = falloc((size_t)nthreads * (size_t)kv->T);
+    float *scratch = falloc((size_t)nthreads * (size_t)c->n_head * (size_t)kv->T);
     embedding_forward(x, tokens, pos, m->w.wte, m->w.wpe, N, C);
     size_t T = (size_t)kv->T;
     for (int l = 0; l < c->n_layer; l++) {

@@ -1,61 +1,105 @@
 // nn/attention_cached.c — causal attention of new tokens against a KV cache (inference prefill
-// and decode). Work items are (row, head, new token) triples, each computed by one thread with
-// vectorisable dot products over hs; decode (n_new = 1) is memory-bound on the cache reads.
+// and decode). Work items are new tokens (with a few rows: groups of heads of a new token), each
+// computed by one thread; decode (n_new = 1) is bound by reading the cache, which each item
+// streams front to back.
 #include "nn/nn.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 
+#include "nn/vecmath.h"
 #include "util/common.h"
+
+// One work item: new token i of row b against its T cached positions, heads h0 .. h1-1 at
+// once. The cache rows are read front to back (K, then V: the group's columns of each position
+// are contiguous), so the hardware prefetchers see two plain streams. o: the token's C outputs;
+// w: (h1-h0)·T scores. Each head's arithmetic is the same whatever group it is in.
+static inline __attribute__((always_inline)) void attend_heads(
+    float *o, const float *qv, const float *kb, const float *vb, size_t T, size_t C, int h0,
+    int h1, size_t hs, float scale, float *w) {
+    size_t c0 = (size_t)h0 * hs, nh = (size_t)(h1 - h0);
+    for (size_t t = 0; t < T; t++) {  // w[j·T + t] = scale · K[t, head h0+j]·q[head h0+j]
+        const float *k = kb + t * C + c0;
+        for (size_t j = 0; j < nh; j++) {
+            const float *kh = k + j * hs, *qh = qv + c0 + j * hs;
+            float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+            for (size_t d = 0; d < hs; d++) s = fmaf(qh[d], kh[d], s);
+            w[j * T + t] = s * scale;
+        }
+    }
+    float *og = o + c0;
+    for (size_t c = 0; c < nh * hs; c++) og[c] = 0.0f;
+    for (size_t j = 0; j < nh; j++) {  // softmax of each head's row, left unnormalised
+        float *wh = w + j * T, mx = -INFINITY;
+        for (size_t t = 0; t < T; t++) mx = wh[t] > mx ? wh[t] : mx;
+#pragma omp simd
+        for (size_t t = 0; t < T; t++) wh[t] = expf(wh[t] - mx);
+    }
+    for (size_t t = 0; t < T; t++) {  // o[head h0+j] += w[j·T + t] · V[t, head h0+j]
+        const float *v = vb + t * C + c0;
+        for (size_t j = 0; j < nh; j++) {
+            float p = w[j * T + t], *oh = og + j * hs;
+            const float *vh = v + j * hs;
+#pragma omp simd
+            for (size_t d = 0; d < hs; d++) oh[d] = fmaf(p, vh[d], oh[d]);
+        }
+    }
+    for (size_t j = 0; j < nh; j++) {  // divide by each head's softmax sum (added in t order)
+        const float *wh = w + j * T;
+        float sum = 0.0f;
+        for (size_t t = 0; t < T; t++) sum += wh[t];
+        float inv = 1.0f / sum, *oh = og + j * hs;
+        for (size_t d = 0; d < hs; d++) oh[d] *= inv;
+    }
+}
 
 // q: new token i of row b at q + (q_off[b] + i)·q_stride (C query columns first);
 // cache of row b: K at kcache + b·cache_stride + t·C, V likewise, t < past[b] + n_new[b];
 // out[N_new, C]: new token i of row b at out + (q_off[b] + i)·C.
-// scratch: per thread max_b(past[b] + n_new[b]) floats (≤ nthreads × max_positions).
+// scratch: per thread NH · max_b(past[b] + n_new[b]) floats.
 void attention_forward_cached(float *out, const float *q, size_t q_stride, const float *kcache,
                               const float *vcache, size_t cache_stride, const int *past,
                               const int *n_new, const size_t *q_off, int B, size_t C, int NH,
                               float *scratch) {
     size_t hs = C / (size_t)NH;
     float scale = 1.0f / sqrtf((float)hs);
-    // first[b] = index of row b's first work item; items of row b: NH·n_new[b], head-major.
+    // first[b] = index of row b's first new token
     size_t *first = xmalloc(((size_t)B + 1) * sizeof(size_t));
     size_t maxT = 0;
     first[0] = 0;
     for (int b = 0; b < B; b++) {
-        first[b + 1] = first[b] + (size_t)NH * (size_t)(n_new[b] > 0 ? n_new[b] : 0);
-        size_t T = (size_t)past[b] + (size_t)(n_new[b] > 0 ? n_new[b] : 0);
+        size_t nb = (size_t)(n_new[b] > 0 ? n_new[b] : 0);
+        first[b + 1] = first[b] + nb;
+        size_t T = (size_t)past[b] + nb;
         maxT = T > maxT ? T : maxT;
     }
-    size_t items = first[B];
-#pragma omp parallel
+    // Work items: (new token, head group). Whole rows of heads while there are enough tokens to
+    // keep every thread busy; fewer tokens (small-batch decoding) split the heads into G groups.
+    size_t tokens = first[B], want = 4 * (size_t)omp_get_max_threads();
+    int G = tokens >= want ? 1 : (int)((want + tokens - 1) / (tokens ? tokens : 1));
+    if (G > NH) G = NH;
+    size_t items = tokens * (size_t)G;
+#pragma omp parallel if (items > 1)
     {
-        float *w = scratch + (size_t)omp_get_thread_num() * maxT;
+        float *w = scratch + (size_t)omp_get_thread_num() * (size_t)NH * maxT;
         int b = 0;
-#pragma omp for schedule(dynamic, 4)
+#pragma omp for schedule(dynamic, 1)
         for (size_t k = 0; k < items; k++) {
-            while (k < first[b]) b--;        // a thread's items mostly increase: walk from last b
-            while (k >= first[b + 1]) b++;
-            size_t r = k - first[b];
-            int h = (int)(r / (size_t)n_new[b]), i = (int)(r % (size_t)n_new[b]);
-            size_t T = (size_t)past[b] + (size_t)i + 1;
-            const float *qv = q + (q_off[b] + (size_t)i) * q_stride + (size_t)h * hs;
-            const float *kb = kcache + (size_t)b * cache_stride + (size_t)h * hs;
-            const float *vb = vcache + (size_t)b * cache_stride + (size_t)h * hs;
-            float *o = out + (q_off[b] + (size_t)i) * C + (size_t)h * hs;
-            // w[t] = scale · K[t,:]·q for t < T (K rows of this head at stride C)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)T, (int)hs, scale, kb, (int)C, qv, 1, 0.0f, w, 1);
-            float mx = -INFINITY;
-            for (size_t t = 0; t < T; t++) mx = w[t] > mx ? w[t] : mx;
-            float sum = 0.0f;
-            for (size_t t = 0; t < T; t++) {
-                w[t] = expf(w[t] - mx);
-                sum += w[t];
-            }
-            // o = (1/sum) · Vᵀ·w
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)T, (int)hs, 1.0f / sum, vb, (int)C, w, 1, 0.0f, o, 1);
+            size_t tok = k / (size_t)G;
+            int g = (int)(k % (size_t)G), h0 = g * NH / G, h1 = (g + 1) * NH / G;
+            while (tok < first[b]) b--;  // a thread's items mostly increase: walk from last b
+            while (tok >= first[b + 1]) b++;
+            size_t i = tok - first[b];
+            float *o = out + (q_off[b] + i) * C;
+            const float *qv = q + (q_off[b] + i) * q_stride;
+            const float *kb = kcache + (size_t)b * cache_stride, *vb = vcache + (size_t)b * cache_stride;
+            size_t T = (size_t)past[b] + i + 1;
+            if (hs == 64)  // GPT-2's head size: loops the compiler unrolls completely
+                attend_heads(o, qv, kb, vb, T, C, h0, h1, 64, scale, w);
+            else
+                attend_heads(o, qv, kb, vb, T, C, h0, h1, hs, scale, w);
         }
     }
     free(first);

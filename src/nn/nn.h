@@ -76,7 +76,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
 // kcache + b·cache_stride + t·C and values at vcache + b·cache_stride + t·C for positions
 // t < past[b] + n_new[b] (the new tokens' K/V are already written there). New token i of row b
 // (position past[b]+i) attends to cache positions 0 .. past[b]+i. out[N_new, C] (row stride C).
-// scratch: at least nthreads × max_positions floats.
+// scratch: at least nthreads × NH × max_positions floats.
 void attention_forward_cached(float *out, const float *q, size_t q_stride, const float *kcache,
                               const float *vcache, size_t cache_stride, const int *past,
                               const int *n_new, const size_t *q_off, int B, size_t C, int NH,
