@@ -67,10 +67,10 @@ void bench_generate(int batch, int repeat) {
     for (int i = 1; i < reps; i++) { bw_lo = bw[i] < bw_lo ? bw[i] : bw_lo; bw_hi = bw[i] > bw_hi ? bw[i] : bw_hi; }
     double membw_gbps = bench_median(bw, reps), r_med = bench_median(ratio, reps);
     // which code multiplied by the weights: batch 1 nn/matvec.c; more rows the packed weights
-    // (oneDNN, its kernel's name) unless RLHF_PACKED=0 or packing failed, then sgemm
+    // (panels or oneDNN's kernel, nn/packed.h) unless RLHF_PACKED=0 or packing failed, then sgemm
     char products[96];
     if (batch < 2) snprintf(products, sizeof products, "matvec");
-    else if (packed_enabled()) snprintf(products, sizeof products, "onednn %s", packed_impl());
+    else if (packed_enabled()) snprintf(products, sizeof products, "%s", packed_impl());
     else snprintf(products, sizeof products, "sgemm");
     char common[384];
     bench_common_fields(common, sizeof common);

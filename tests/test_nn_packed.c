@@ -1,6 +1,8 @@
-// tests/test_nn_packed.c — pre-packed weights (nn/packed.c, oneDNN) against a double-precision
-// reference: Conv1D and transposed (tied LM head) layouts, with and without bias, row counts
-// from 1 to past the packing's reference 32, odd shapes; repeat bits; the bias copied at packing;
+// tests/test_nn_packed.c — pre-packed weights (nn/packed.c: our f32 panels on AVX-512, oneDNN
+// otherwise) against a double-precision reference: Conv1D and transposed (tied LM head) layouts,
+// with and without bias, row counts from 1 to past the packing's reference 32 (tiles of 12, panels
+// of 32 columns cut short), odd shapes; repeat bits; the panels' bits whatever M and the thread
+// count, and their refusal past 256 rows; the bias copied at packing;
 // bad shapes refused with a message; the bf16 mode against the product of bf16-rounded operands;
 // and at model level, the cached forward with packed weights (gpt_pack) against the same forward
 // on sgemm, a bf16-packed frozen model's logprobs, an AdamW step dropping a packed copy.
@@ -55,6 +57,23 @@ static void test_shape(size_t K, size_t N, int transposed, int with_bias) {
         }
     }
     omp_set_num_threads(saved);
+    // f32 panels (AVX-512): bits independent of M and of the thread count; past 256 rows declined
+    if (!strncmp(packed_impl(), "panels", 6)) {
+        CHECK(packed_forward(p, y, x, MAXM) == 0, "panels M=%d", MAXM);
+        for (size_t M = 1; M <= 25; M += 12) {
+            CHECK(packed_forward(p, y2, x, M) == 0, "panels M=%zu", M);
+            check_bitwise("panels: the first rows whatever M", y, y2, M * N);
+        }
+        omp_set_num_threads(1);
+        CHECK(packed_forward(p, y2, x, MAXM) == 0, "panels M=%d, one thread", MAXM);
+        omp_set_num_threads(saved);
+        check_bitwise("panels: one thread = several", y, y2, MAXM * N);
+        float *big = ref_rand_f(257 * K, 9, 1.0f), *ybig = ref_rand_f(257 * N, 10, 9);
+        float *ybig0 = ref_rand_f(257 * N, 10, 9);
+        CHECK(packed_forward(p, ybig, big, 257) == -1, "panels decline 257 rows (gemm is faster)");
+        check_bitwise("a declined product leaves out untouched", ybig0, ybig, 257 * N);
+        free(big), free(ybig), free(ybig0);
+    }
     packed_free(p);
 out:
     free(w), free(b), free(x), free(y), free(y2), free(r);
@@ -195,13 +214,14 @@ int main(void) {
     test_shape(64, 192, 0, 1);    // a tiny model's qkv
     test_shape(256, 64, 0, 1);    // a tiny model's fc projection
     test_shape(48, 301, 1, 0);    // transposed: the tied LM head w[V,C]
+    test_shape(40, 63, 1, 1);     // a last panel one column short
     test_shape_bf16(64, 192, 0, 1);
     test_shape_bf16(37, 53, 1, 0);
     Err e;
     float one = 1.0f;
     CHECK(packed_create(&one, 0, 4, 0, NULL, 0, &e) == NULL && strstr(e.msg, "empty"),
           "an empty matrix is refused: %s", e.msg);
-    printf("oneDNN implementation: %s\n", packed_impl());
+    printf("packed implementation: %s\n", packed_impl());
     test_model();
     onednn_release_all();
     return check_summary("nn_packed");

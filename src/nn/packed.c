@@ -1,16 +1,20 @@
-// nn/packed.c — pre-packed weights for repeated inference products out[M,N] = inp[M,K]·W + bias,
-// through oneDNN's matmul primitive (Debian libdnnl). Batched decoding multiplies the same frozen
-// weights by a few rows per step; OpenBLAS re-packs W into its kernel's blocked layout on every
-// sgemm call, which costs as much as the product at M = 32. Here W is reordered once into the
-// layout oneDNN's kernel reads (chosen for M = 32), and every later product reads it directly.
+// nn/packed.c — pre-packed weights for repeated inference products out[M,N] = inp[M,K]·W + bias.
+// Batched decoding multiplies the same frozen weights by a few rows per step; OpenBLAS re-packs W
+// into its kernel's blocked layout on every sgemm call, which costs as much as the product at
+// M = 32. Here W is laid out once and every later product reads it directly:
+// - f32 on a CPU with AVX-512: our 32-column panels (nn/panels.c), for up to PANELS_M_MAX rows
+//   (more rows: -1, the caller's sgemm/gemm path is faster there);
+// - bf16, or f32 without AVX-512: reordered into the layout oneDNN's matmul primitive (Debian
+//   libdnnl) reads, chosen for M = 32.
 //
-// Primitives depend only on shapes (M, K, N, bias, the packed layout), not on weight values: one
+// oneDNN primitives depend only on shapes (M, K, N, bias, the packed layout), not on weight values: one
 // process-wide cache keyed by those serves every layer, every model and every generate() call
 // (creating one takes ~0.5 ms; decoding meets a new M each time a row finishes).
 // bf16 mode (frozen models, opt-in): W is stored as bf16 (half the bytes) and each product
 // rounds its input rows to bf16 (round to nearest even) and accumulates in f32 — AVX512-BF16's
 // dot products on this CPU; relative error ~2⁻⁸ per product instead of f32's ~2⁻²⁴.
-// Bits: fixed for a given thread count, instruction set and M; they differ from sgemm's.
+// Bits: oneDNN's are fixed for a given thread count, instruction set and M; the panels' do not
+// depend on M or the thread count. Both differ from sgemm's.
 #include "nn/packed.h"
 
 #include <pthread.h>
@@ -20,14 +24,20 @@
 #include <string.h>
 
 #include "nn/onednn.h"
+#include "nn/panels.h"
 #include "util/common.h"
 
 #define PACK_REF_M 32      // the row count the packed layout is chosen for
 #define PRIM_CACHE_CAP 512 // cached primitives; when full the cache starts over
+// Panels serve products up to this many rows; from there on oneDNN's run-time gemm on the model's
+// own weights is faster (M = 512: 350 vs 314 GFLOP/s at 124M) and gpt_linear falls back to it.
+#define PANELS_M_MAX 256
 
 struct PackedMat {
     size_t K, N;
     int has_bias, bf16;
+    int panels;               // f32 on AVX-512: our own layout and kernel (nn/panels.c) in pan
+    Panels pan;
     dnnl_memory_desc_t wmd;   // the packed layout
     dnnl_memory_t wmem;       // packed weights (owned), in wbuf
     void *wbuf;
@@ -90,6 +100,18 @@ PackedMat *packed_create(const float *w, size_t K, size_t N, int transposed, con
         err_set(e, "packed weights: empty %zux%zu matrix", K, N);
         return NULL;
     }
+    if (!bf16 && panels_available()) {
+        PackedMat *p = xcalloc(1, sizeof *p);
+        p->K = K;
+        p->N = N;
+        p->has_bias = bias != NULL;
+        p->panels = 1;
+        panels_create(&p->pan, w, K, N, transposed, bias);
+        pthread_mutex_lock(&g_lock);
+        snprintf(g_impl, sizeof g_impl, "panels:avx512f");
+        pthread_mutex_unlock(&g_lock);
+        return p;
+    }
     pthread_mutex_lock(&g_lock);
     PackedMat *p = NULL;
     dnnl_primitive_desc_t pd = NULL, rpd = NULL;
@@ -107,7 +129,7 @@ PackedMat *packed_create(const float *w, size_t K, size_t N, int transposed, con
     }
     const char *impl = NULL;
     if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
-        snprintf(g_impl, sizeof g_impl, "%s", impl);
+        snprintf(g_impl, sizeof g_impl, "onednn %s", impl);
     p = xcalloc(1, sizeof *p);
     p->K = K;
     p->N = N;
@@ -157,6 +179,11 @@ out:
 
 void packed_free(PackedMat *p) {
     if (!p) return;
+    if (p->panels) {
+        panels_free(&p->pan);
+        free(p);
+        return;
+    }
     dnnl_memory_destroy(p->wmem);
     if (p->bmem) dnnl_memory_destroy(p->bmem);
     free(p->wbuf);
@@ -164,7 +191,10 @@ void packed_free(PackedMat *p) {
     free(p);
 }
 
-size_t packed_bytes(const PackedMat *p) { return p ? dnnl_memory_desc_get_size(&p->wmd) : 0; }
+size_t packed_bytes(const PackedMat *p) {
+    if (!p) return 0;
+    return p->panels ? panels_bytes(&p->pan) : dnnl_memory_desc_get_size(&p->wmd);
+}
 
 // The cached primitive for M rows of p's shape and layout (created on first use); NULL if oneDNN
 // has none. Called with g_lock held.
@@ -190,6 +220,11 @@ static dnnl_primitive_t prim_for(const PackedMat *p, size_t M) {
 
 int packed_forward(const PackedMat *p, float *out, const float *inp, size_t M) {
     if (M == 0) return 0;
+    if (p->panels) {
+        if (M > PANELS_M_MAX) return -1;
+        panels_forward(&p->pan, out, inp, M);
+        return 0;
+    }
     pthread_mutex_lock(&g_lock);
     int rc = -1;
     dnnl_memory_t src = NULL, dst = NULL;

@@ -1,5 +1,6 @@
-// nn/packed.h — frozen weights packed once for repeated inference products (oneDNN matmul):
-// out[M,N] = inp[M,K]·W + bias, any M, without re-packing W on every call as sgemm does.
+// nn/packed.h — frozen weights packed once for repeated inference products (our AVX-512 panels
+// for f32, nn/panels.c; oneDNN's matmul otherwise): out[M,N] = inp[M,K]·W + bias without
+// re-packing W on every call as sgemm does.
 // Used by batched decoding and frozen models (model/gpt_packed.c); training keeps nn/matmul.c.
 #ifndef RLHF_NN_PACKED_H
 #define RLHF_NN_PACKED_H
@@ -20,10 +21,11 @@ PackedMat *packed_create(const float *w, size_t K, size_t N, int transposed, con
                          int bf16, Err *e);
 void packed_free(PackedMat *p);
 size_t packed_bytes(const PackedMat *p);
-// out[M,N] = inp[M,K]·W + bias. 0, or -1 when oneDNN has no kernel for this M (out untouched:
-// the caller falls back to sgemm).
+// out[M,N] = inp[M,K]·W + bias. 0, or -1 (out untouched: the caller falls back to sgemm) when
+// oneDNN has no kernel for this M or, for the f32 panels, M is past the rows they are faster for.
 int packed_forward(const PackedMat *p, float *out, const float *inp, size_t M);
-// oneDNN's implementation name for the last packed matrix (e.g. "brg:avx512_core"), "none" before.
+// The implementation of the last packed matrix: "panels:avx512f" or "onednn " and oneDNN's name
+// (e.g. "onednn brg:avx512_core"); "none" before.
 const char *packed_impl(void);
 // Destroys the cached primitives (nn/onednn.h's onednn_release_all calls it; packing works again
 // afterwards).

@@ -1,0 +1,143 @@
+// nn/panels.c — f32 products with few rows on weights laid out in 32-column panels (AVX-512).
+//
+// Batched decoding multiplies M ≈ 32 rows by every weight matrix once per step: 2·M flops per
+// weight read, too few to hide the read behind the arithmetic unless the read is spread out.
+// Layout: panel q holds columns 32q .. 32q+31 of W as K rows of 32 contiguous floats, the panels
+// back to back. A thread takes a contiguous run of panels; for each it computes the M rows in
+// tiles of 12 (12 × 32 accumulators = 24 zmm registers, the panel read from L1/L2 by every tile
+// after the first), and meanwhile prefetches the *next* panel a few lines per step, evenly over
+// all of this panel's tiles — a burst of misses at each panel start stalled the FMAs instead
+// (measured in docs/performance.md). Each output is bias + Σ_k inp[m,k]·W[k,n] with the k terms
+// added in order by FMA, whatever M, the tile or the thread count.
+//
+// The kernel is compiled for AVX-512 by function attribute and chosen at run time
+// (panels_available), so every build — sanitizers and valgrind's AVX2 one included — links it.
+#include "nn/panels.h"
+
+#include <immintrin.h>
+#include <limits.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/common.h"
+
+enum {
+    PANEL_COLS = 32,         // two 16-lane vectors
+    TILE_ROWS = 12,          // rows per register tile
+    PANELS_PAR_MIN = 1 << 16 // multiply-adds below this: one thread (region overhead)
+};
+
+int panels_available(void) { return __builtin_cpu_supports("avx512f"); }
+
+void panels_create(Panels *p, const float *w, size_t K, size_t N, int transposed,
+                   const float *bias) {
+    p->K = K;
+    p->N = N;
+    p->np = (N + PANEL_COLS - 1) / PANEL_COLS;
+    p->w = xalloc_huge(p->np * K * PANEL_COLS * sizeof(float));
+    p->bias = NULL;
+    if (bias) {
+        p->bias = falloc(N);
+        memcpy(p->bias, bias, N * sizeof(float));
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t q = 0; q < p->np; q++) {
+        float *dst = p->w + q * K * PANEL_COLS;
+        size_t n0 = q * PANEL_COLS, nc = N - n0 < PANEL_COLS ? N - n0 : PANEL_COLS;
+        if (!transposed) {
+            for (size_t k = 0; k < K; k++) {
+                memcpy(dst + k * PANEL_COLS, w + k * N + n0, nc * sizeof(float));
+                for (size_t j = nc; j < PANEL_COLS; j++) dst[k * PANEL_COLS + j] = 0.0f;
+            }
+        } else {  // w[N,K]: column n of W is row n of w
+            for (size_t j = 0; j < PANEL_COLS; j++) {
+                const float *src = j < nc ? w + (n0 + j) * K : NULL;
+                for (size_t k = 0; k < K; k++) dst[k * PANEL_COLS + j] = src ? src[k] : 0.0f;
+            }
+        }
+    }
+}
+
+void panels_free(Panels *p) {
+    free(p->w);
+    free(p->bias);
+    p->w = p->bias = NULL;
+}
+
+size_t panels_bytes(const Panels *p) { return p->np * p->K * PANEL_COLS * sizeof(float); }
+
+// Rows 0 .. mr-1 of one tile: out[i, 0..ncols) = Σ_k x[i,k]·pw[k,:] (+ bias), pw one panel.
+// Every `every`-th step prefetches the next 128 bytes at *pf (the next panel's rows); *left
+// counts the steps to the next prefetch across the tiles of a panel.
+static inline __attribute__((always_inline, target("avx512f"))) void tile(
+    float *out, size_t ldo, const float *x, size_t ldx, const float *pw, size_t K, int mr,
+    int ncols, const float *bias, const char **pf, int every, int *left) {
+    __m512 a0[TILE_ROWS], a1[TILE_ROWS];
+    for (int i = 0; i < TILE_ROWS; i++) a0[i] = a1[i] = _mm512_setzero_ps();
+    const char *p = *pf;
+    int c = *left;
+    for (size_t k = 0; k < K; k++) {
+        __m512 w0 = _mm512_load_ps(pw + k * PANEL_COLS), w1 = _mm512_load_ps(pw + k * PANEL_COLS + 16);
+        if (--c == 0) {
+            _mm_prefetch(p, _MM_HINT_T1);
+            _mm_prefetch(p + 64, _MM_HINT_T1);
+            p += 128;
+            c = every;
+        }
+        for (int i = 0; i < TILE_ROWS; i++)
+            if (i < mr) {
+                __m512 xb = _mm512_set1_ps(x[(size_t)i * ldx + k]);
+                a0[i] = _mm512_fmadd_ps(xb, w0, a0[i]);
+                a1[i] = _mm512_fmadd_ps(xb, w1, a1[i]);
+            }
+    }
+    *pf = p;
+    *left = c;
+    __mmask16 m0 = ncols >= 16 ? 0xffff : (__mmask16)((1u << ncols) - 1);
+    __mmask16 m1 = ncols >= 32 ? 0xffff : ncols > 16 ? (__mmask16)((1u << (ncols - 16)) - 1) : 0;
+    __m512 b0 = _mm512_setzero_ps(), b1 = b0;
+    if (bias) {
+        b0 = _mm512_maskz_loadu_ps(m0, bias);
+        b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+    for (int i = 0; i < TILE_ROWS; i++)
+        if (i < mr) {
+            _mm512_mask_storeu_ps(out + (size_t)i * ldo, m0, _mm512_add_ps(a0[i], b0));
+            _mm512_mask_storeu_ps(out + (size_t)i * ldo + 16, m1, _mm512_add_ps(a1[i], b1));
+        }
+}
+
+// Panels q0 .. q1-1 for all M rows.
+__attribute__((target("avx512f"))) static void panel_run(const Panels *p, float *out,
+                                                         const float *inp, size_t M, size_t q0,
+                                                         size_t q1) {
+    size_t K = p->K, tiles = (M + TILE_ROWS - 1) / TILE_ROWS;
+    for (size_t q = q0; q < q1; q++) {
+        const float *pw = p->w + q * K * PANEL_COLS;
+        const char *pf = (const char *)(pw + K * PANEL_COLS);  // the next panel
+        int every = q + 1 < q1 ? (int)tiles : INT_MAX, left = every;
+        size_t n0 = q * PANEL_COLS;
+        int ncols = (int)(p->N - n0 < PANEL_COLS ? p->N - n0 : PANEL_COLS);
+        const float *bias = p->bias ? p->bias + n0 : NULL;
+        for (size_t m0 = 0; m0 < M; m0 += TILE_ROWS) {
+            float *o = out + m0 * p->N + n0;
+            const float *x = inp + m0 * K;
+            if (M - m0 >= TILE_ROWS)  // full tiles: the row loop unrolled with no tests
+                tile(o, p->N, x, K, pw, K, TILE_ROWS, ncols, bias, &pf, every, &left);
+            else
+                tile(o, p->N, x, K, pw, K, (int)(M - m0), ncols, bias, &pf, every, &left);
+        }
+    }
+}
+
+void panels_forward(const Panels *p, float *out, const float *inp, size_t M) {
+    if (M == 0) return;
+    int nt = omp_in_parallel() || M * p->K * p->N < PANELS_PAR_MIN ? 1 : omp_get_max_threads();
+    if ((size_t)nt > p->np) nt = (int)p->np;
+#pragma omp parallel num_threads(nt)
+    {
+        size_t t = (size_t)omp_get_thread_num(), n = (size_t)omp_get_num_threads();
+        panel_run(p, out, inp, M, t * p->np / n, (t + 1) * p->np / n);
+    }
+}
