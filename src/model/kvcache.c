@@ -80,6 +80,9 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
         float *vl = kv->v + (size_t)l * (size_t)kv->B * T * C;
         layernorm_forward(ln, NULL, NULL, x, w->ln1w, w->ln1b, N, C);
         gpt_linear(m, 4 * l + 0, qkv, ln, w->qkvw, w->qkvb, N, C, 3 * C);
+        // rows in parallel: a prefill is the first touch of the cache's pages (faulted in by
+        // whichever thread writes them)
+#pragma omp parallel for schedule(static) if (N >= 256)
         for (int b = 0; b < B; b++)
             for (int i = 0; i < n_new[b]; i++) {
                 const float *src = qkv + (q_off[b] + (size_t)i) * 3 * C;
