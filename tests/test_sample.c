@@ -153,6 +153,15 @@ static void test_greedy(void) {
         CHECK(t == am, "greedy picks %d, argmax is %d", t, am);
         CHECK(fabs((double)lp - log(p[am])) <= 1e-6, "greedy logp %.8f, log softmax %.8f", lp, log(p[am]));
     }
+    // a tie for the maximum: greedy takes the first of the tied tokens (the max itself is found
+    // in vector lanes, its index by a scan)
+    for (int first = 0; first < V - 1; first += 6) {
+        memcpy(x, lg, sizeof lg);
+        x[first] = x[V - 1] = 9.0f;
+        float lp;
+        int t = sample_token(x, V, &sc, 0.5, &lp, idx, ex);
+        CHECK(t == first, "greedy with a tie at %d and %d picks %d", first, V - 1, t);
+    }
     // V = 1 and a uniform distribution
     float one = 2.5f;
     int i1;

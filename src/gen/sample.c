@@ -47,12 +47,15 @@ static void sort_desc(const float *x, int *idx, int n) {
 int sample_token(float *logits, int V, const SampleConfig *sc, double u, float *logp,
                  int *idx, double *ex) {
     float T = sc->temperature > 0 ? sc->temperature : 1.0f;
+    if (T != 1.0f)
+        for (int v = 0; v < V; v++) logits[v] /= T;
+    // the maximum in vector lanes (exact in any order), then its first index
     float maxv = -FLT_MAX;
-    int argmax = 0;
-    for (int v = 0; v < V; v++) {
-        if (T != 1.0f) logits[v] /= T;
-        if (logits[v] > maxv) { maxv = logits[v]; argmax = v; }
-    }
+#pragma omp simd reduction(max : maxv)
+    for (int v = 0; v < V; v++) maxv = logits[v] > maxv ? logits[v] : maxv;
+    int argmax = 0;  // 0 when no logit is above -FLT_MAX (all -inf or NaN)
+    if (maxv > -FLT_MAX)
+        while (logits[argmax] != maxv) argmax++;
     // exp through libmvec's vector exp (nn/vecmath.h): the whole vocabulary, every step, every row
     double z = 0;
 #pragma omp simd reduction(+ : z)
