@@ -60,10 +60,13 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
             return err_set(e, "cached forward: token %d outside the vocabulary (0..%d)", tokens[n],
                            c->vocab_size - 1);
     size_t *q_off = xmalloc((size_t)B * sizeof(size_t));
+    size_t *last_row = xmalloc((size_t)B * sizeof(size_t));  // each row's last new token in x
+    int *last_past = xmalloc((size_t)B * sizeof(int)), *ones = xmalloc((size_t)B * sizeof(int));
     int *pos = xmalloc(N * sizeof(int));
     size_t o = 0;
     for (int b = 0; b < B; b++) {
         q_off[b] = o;
+        last_row[b] = o + (size_t)n_new[b] - 1;
         for (int i = 0; i < n_new[b]; i++) pos[o + (size_t)i] = kv->len[b] + i;
         o += (size_t)n_new[b];
     }
@@ -90,8 +93,27 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
                 memcpy(kl + (size_t)b * T * C + t * C, src + C, C * sizeof(float));
                 memcpy(vl + (size_t)b * T * C + t * C, src + 2 * C, C * sizeof(float));
             }
-        attention_forward_cached(atty, qkv, 3 * C, kl, vl, T * C, kv->len, n_new, q_off, B, C,
-                                 c->n_head, scratch);
+        if (l == c->n_layer - 1 && N > (size_t)B) {
+            // A prefill's last layer: its keys and values are cached for every new token (above),
+            // but only each row's last token goes on to the logits, so its attention, projection
+            // and MLP run for those B tokens alone, compacted to rows 0..B-1 of x and atty.
+            for (int b = 0; b < B; b++) {
+                last_past[b] = kv->len[b] + n_new[b] - 1;
+                ones[b] = 1;
+                last_row[b] = q_off[b] + (size_t)n_new[b] - 1;
+            }
+            attention_forward_cached(atty, qkv, 3 * C, kl, vl, T * C, last_past, ones, last_row, B,
+                                     C, c->n_head, scratch);
+            for (int b = 0; b < B; b++) {  // row last_row[b] ≥ b, and rows below b are done
+                memmove(x + (size_t)b * C, x + last_row[b] * C, C * sizeof(float));
+                memmove(atty + (size_t)b * C, atty + last_row[b] * C, C * sizeof(float));
+                last_row[b] = (size_t)b;
+            }
+            N = (size_t)B;
+        } else {
+            attention_forward_cached(atty, qkv, 3 * C, kl, vl, T * C, kv->len, n_new, q_off, B, C,
+                                     c->n_head, scratch);
+        }
         gpt_linear(m, 4 * l + 1, proj, atty, w->attprojw, w->attprojb, N, C, C);
         vec_accumulate(x, proj, N * C);
         layernorm_forward(ln, NULL, NULL, x, w->ln2w, w->ln2b, N, C);
@@ -103,12 +125,12 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
     // final norm of each row's last new token, then logits
     float *last = falloc((size_t)B * C);
     for (int b = 0; b < B; b++)
-        memcpy(last + (size_t)b * C, x + (q_off[b] + (size_t)n_new[b] - 1) * C, C * sizeof(float));
+        memcpy(last + (size_t)b * C, x + last_row[b] * C, C * sizeof(float));
     layernorm_forward(ln, NULL, NULL, last, m->w.lnfw, m->w.lnfb, (size_t)B, C);
     if (logits && (B < 2 || gpt_packed_forward(m, 4 * c->n_layer, logits, ln, (size_t)B)))
         lmhead_logits(logits, ln, m->w.wte, (size_t)B, C, V);
     for (int b = 0; b < B; b++) kv->len[b] += n_new[b];
     free(last); free(x); free(ln); free(qkv); free(atty); free(proj); free(fch); free(scratch);
-    free(q_off); free(pos);
+    free(q_off); free(last_row); free(last_past); free(ones); free(pos);
     return 0;
 }
