@@ -100,7 +100,6 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
             for (int b = 0; b < B; b++) {
                 last_past[b] = kv->len[b] + n_new[b] - 1;
                 ones[b] = 1;
-                last_row[b] = q_off[b] + (size_t)n_new[b] - 1;
             }
             attention_forward_cached(atty, qkv, 3 * C, kl, vl, T * C, last_past, ones, last_row, B,
                                      C, c->n_head, scratch);

@@ -99,7 +99,8 @@ void attention_forward_cached(float *out, const float *q, size_t q_stride, const
             size_t i = tok - first[b];
             float *o = out + (q_off[b] + i) * C;
             const float *qv = q + (q_off[b] + i) * q_stride;
-            const float *kb = kcache + (size_t)b * cache_stride, *vb = vcache + (size_t)b * cache_stride;
+            const float *kb = kcache + (size_t)b * cache_stride;
+            const float *vb = vcache + (size_t)b * cache_stride;
             size_t T = (size_t)past[b] + i + 1;
             if (hs == 64)  // GPT-2's head size: loops the compiler unrolls completely
                 attend_heads(o, qv, kb, vb, T, C, h0, h1, 64, scale, w);

@@ -7,9 +7,9 @@
 // - bf16, or f32 without AVX-512: reordered into the layout oneDNN's matmul primitive (Debian
 //   libdnnl) reads, chosen for M = 32.
 //
-// oneDNN primitives depend only on shapes (M, K, N, bias, the packed layout), not on weight values: one
-// process-wide cache keyed by those serves every layer, every model and every generate() call
-// (creating one takes ~0.5 ms; decoding meets a new M each time a row finishes).
+// oneDNN primitives depend only on shapes (M, K, N, bias, the packed layout), not on weight
+// values: one process-wide cache keyed by those serves every layer, every model and every
+// generate() call (creating one takes ~0.5 ms; decoding meets a new M each time a row finishes).
 // bf16 mode (frozen models, opt-in): W is stored as bf16 (half the bytes) and each product
 // rounds its input rows to bf16 (round to nearest even) and accumulates in f32 — AVX512-BF16's
 // dot products on this CPU; relative error ~2⁻⁸ per product instead of f32's ~2⁻²⁴.

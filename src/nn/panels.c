@@ -78,7 +78,8 @@ static inline __attribute__((always_inline, target("avx512f"))) void tile(
     const char *p = *pf;
     int c = *left;
     for (size_t k = 0; k < K; k++) {
-        __m512 w0 = _mm512_load_ps(pw + k * PANEL_COLS), w1 = _mm512_load_ps(pw + k * PANEL_COLS + 16);
+        const float *wk = pw + k * PANEL_COLS;
+        __m512 w0 = _mm512_load_ps(wk), w1 = _mm512_load_ps(wk + 16);
         if (--c == 0) {
             _mm_prefetch(p, _MM_HINT_T1);
             _mm_prefetch(p + 64, _MM_HINT_T1);
