@@ -6,7 +6,8 @@
 #define LN_EPS 1e-5
 
 // out[N,C] = (inp − mean)·rstd·w[C] + b[C]; mean[N], rstd[N] saved when non-NULL.
-// Statistics per row in double (two passes); each row is owned by one thread.
+// Statistics per row in double (two passes, summed in vector lanes); each row is owned by one
+// thread.
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                        const float *b, size_t N, size_t C) {
     if (C == 0) return;
@@ -15,9 +16,11 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
         const float *x = inp + n * C;
         float *y = out + n * C;
         double s = 0.0;
+#pragma omp simd reduction(+ : s)
         for (size_t c = 0; c < C; c++) s += x[c];
         double mu = s / (double)C;
         double v = 0.0;
+#pragma omp simd reduction(+ : v)
         for (size_t c = 0; c < C; c++) {
             double d = x[c] - mu;
             v += d * d;
@@ -42,6 +45,7 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
             float *dx = dinp + n * C;
             float m = mean[n], r = rstd[n];
             double sg = 0.0, sgx = 0.0;
+#pragma omp simd reduction(+ : sg, sgx)
             for (size_t c = 0; c < C; c++) {
                 float g = dy[c] * w[c];
                 sg += g;
