@@ -1,7 +1,7 @@
 // nn/attention_cached.c — causal attention of new tokens against a KV cache (inference prefill
 // and decode). Work items are new tokens (with a few rows: groups of heads of a new token), each
 // computed by one thread; decode (n_new = 1) is bound by reading the cache, which each item
-// streams front to back.
+// streams position by position.
 #include "nn/nn.h"
 
 #include <math.h>
