@@ -1,7 +1,8 @@
 // tests/test_nn_attention_cached.c — attention against a KV cache: prefill followed by
 // token-by-token decode (ragged rows, rows that finish early, a length-1 row) must reproduce
 // attention_forward on the full sequences; the cached kernel also matches the double reference;
-// determinism across thread counts. Two shapes: head size 8 and 64 (the kernel's unrolled path).
+// determinism across thread counts. Head sizes 8, 32 and 64 (the last two: the kernel's unrolled
+// paths).
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -118,6 +119,7 @@ static void check_shape(size_t C, int NH) {
 
 int main(void) {
     check_shape(32, 4);   // head size 8
+    check_shape(128, 4);  // head size 32 (rlhf init's default)
     check_shape(192, 3);  // head size 64 (GPT-2's)
     return check_summary("test_nn_attention_cached");
 }

@@ -104,6 +104,8 @@ void attention_forward_cached(float *out, const float *q, size_t q_stride, const
             size_t T = (size_t)past[b] + i + 1;
             if (hs == 64)  // GPT-2's head size: loops the compiler unrolls completely
                 attend_heads(o, qv, kb, vb, T, C, h0, h1, 64, scale, w);
+            else if (hs == 32)  // rlhf init's default (128 wide, 4 heads)
+                attend_heads(o, qv, kb, vb, T, C, h0, h1, 32, scale, w);
             else
                 attend_heads(o, qv, kb, vb, T, C, h0, h1, hs, scale, w);
         }
