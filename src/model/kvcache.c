@@ -61,7 +61,6 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
                            c->vocab_size - 1);
     size_t *q_off = xmalloc((size_t)B * sizeof(size_t));
     size_t *last_row = xmalloc((size_t)B * sizeof(size_t));  // each row's last new token in x
-    int *last_past = xmalloc((size_t)B * sizeof(int)), *ones = xmalloc((size_t)B * sizeof(int));
     int *pos = xmalloc(N * sizeof(int));
     size_t o = 0;
     for (int b = 0; b < B; b++) {
@@ -97,12 +96,16 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
             // A prefill's last layer: its keys and values are cached for every new token (above),
             // but only each row's last token goes on to the logits, so its attention, projection
             // and MLP run for those B tokens alone, compacted to rows 0..B-1 of x and atty.
+            int *last_past = xmalloc((size_t)B * sizeof(int));
+            int *ones = xmalloc((size_t)B * sizeof(int));
             for (int b = 0; b < B; b++) {
                 last_past[b] = kv->len[b] + n_new[b] - 1;
                 ones[b] = 1;
             }
             attention_forward_cached(atty, qkv, 3 * C, kl, vl, T * C, last_past, ones, last_row, B,
                                      C, c->n_head, scratch);
+            free(last_past);
+            free(ones);
             for (int b = 0; b < B; b++) {  // row last_row[b] ≥ b, and rows below b are done
                 memmove(x + (size_t)b * C, x + last_row[b] * C, C * sizeof(float));
                 memmove(atty + (size_t)b * C, atty + last_row[b] * C, C * sizeof(float));
@@ -130,6 +133,6 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
         lmhead_logits(logits, ln, m->w.wte, (size_t)B, C, V);
     for (int b = 0; b < B; b++) kv->len[b] += n_new[b];
     free(last); free(x); free(ln); free(qkv); free(atty); free(proj); free(fch); free(scratch);
-    free(q_off); free(last_row); free(last_past); free(ones); free(pos);
+    free(q_off); free(last_row); free(pos);
     return 0;
 }
