@@ -43,12 +43,16 @@ static double fwd_flops(const GPTConfig *c, double tokens, double T, double head
 // generation = the prompts' prefill + R − 1 decode steps per row (the first new token comes from
 // the prefill); scoring = old policy and reference (LM head on the response tokens), critic and
 // reward model (no LM head) over whole sequences; training = epochs × (policy + critic) ×
-// (forward + backward = 3 forwards).
-static void ppo_flops(const GPTConfig *c, int rows, int P, double R, int epochs, double f[3]) {
+// (forward + backward = 3 forwards), less the forwards of the first minibatch that training took
+// from scoring (`reused` of them, the policy's first: metrics' training_forwards_reused).
+static void ppo_flops(const GPTConfig *c, int rows, int P, double R, int epochs, int minibatches,
+                      int reused, double f[3]) {
     double T = P + R, seq = rows * T, resp = rows * R;
     f[0] = fwd_flops(c, rows * (double)P, P, rows) + fwd_flops(c, rows * (R - 1), P + R / 2, rows * (R - 1));
     f[1] = 2 * fwd_flops(c, seq, T, resp) + 2 * fwd_flops(c, seq, T, 0);
     f[2] = epochs * 3.0 * (fwd_flops(c, seq, T, resp) + fwd_flops(c, seq, T, 0));
+    if (reused >= 1) f[2] -= fwd_flops(c, seq / minibatches, T, resp / minibatches);
+    if (reused >= 2) f[2] -= fwd_flops(c, seq / minibatches, T, 0);
 }
 
 void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int prompt_len,
@@ -89,17 +93,18 @@ void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int
                    ts = json_number_value(json_object_get(row, "time_scoring_s")),
                    tt = json_number_value(json_object_get(row, "time_training_s"));
             double R = json_number_value(json_object_get(row, "response_length")), f[3];
-            ppo_flops(c, prompts, prompt_len, R, epochs, f);
+            int reused = (int)json_integer_value(json_object_get(row, "training_forwards_reused"));
+            ppo_flops(c, prompts, prompt_len, R, epochs, minibatches, reused, f);
             double ceil = bench_sgemm_ceiling(c, prompts / minibatches, prompt_len + max_new, 3, NULL);
             double iter_s = tg + ts + tt, gflops = (f[0] + f[1] + f[2]) / iter_s / 1e9;
             printf("{\"bench\": \"ppo_iteration\", \"model\": \"%s\", \"frozen\": \"%s\", \"params\": %zu, \"prompts\": %d, "
                    "\"prompt_tokens\": %d, \"new_tokens\": %d, \"response_length\": %.1f, \"epochs\": %d, "
-                   "\"minibatches\": %d, \"generation_s\": %.3f, \"scoring_s\": %.3f, \"training_s\": %.3f, "
+                   "\"minibatches\": %d, \"forwards_reused\": %d, \"generation_s\": %.3f, \"scoring_s\": %.3f, \"training_s\": %.3f, "
                    "\"generation_tokens_per_s\": %.0f, \"scoring_tokens_per_s\": %.0f, "
                    "\"training_tokens_per_s\": %.0f, \"generation_gflops\": %.1f, \"scoring_gflops\": %.1f, "
                    "\"training_gflops\": %.1f, \"model_gflop\": %.1f, \"gflops\": %.1f, \"sgemm_gflops\": %.1f, "
                    "\"ratio\": %.3f, \"whole_run_s\": %.2f, \"peak_rss_gib\": %.2f, %s}\n",
-                   label, frozen_bf16 ? "bf16" : "f32", gpt_num_params(c), prompts, prompt_len, max_new, R, epochs, minibatches, tg, ts, tt,
+                   label, frozen_bf16 ? "bf16" : "f32", gpt_num_params(c), prompts, prompt_len, max_new, R, epochs, minibatches, reused, tg, ts, tt,
                    json_number_value(json_object_get(row, "generation_tokens_per_s")),
                    json_number_value(json_object_get(row, "scoring_tokens_per_s")),
                    json_number_value(json_object_get(row, "training_tokens_per_s")), f[0] / tg / 1e9,

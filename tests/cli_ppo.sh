@@ -5,7 +5,8 @@
 # PPO and GRPO must each close ≥ 50% of the gap to 1 within 20 iterations of 32 prompts with KL
 # < 20 nats; a larger β must end with a smaller KL; the first minibatch's ratio must be exactly 1;
 # a run that a crashing reward command stops keeps its last checkpoint, and resuming it gives the
-# uninterrupted run's weights bit for bit; bad reward commands give clear errors; best-of-n
+# uninterrupted run's weights bit for bit, as does a run that recomputes the scoring forwards the first
+# training minibatch reuses; bad reward commands give clear errors; best-of-n
 # improves the score and reports its KL bound; every --advantage runs.
 set -u
 . "$(dirname "$0")/support/cli.sh" cli_ppo
@@ -171,6 +172,15 @@ for f in ("metrics.jsonl", "samples.jsonl"):
     a, b = rows(sys.argv[1] + "/" + f), rows(sys.argv[2] + "/" + f)
     assert a == b, (f, [x for x in zip(a, b) if x[0] != x[1]][:1])
 PY
+
+# the first training minibatch backpropagates the scoring pass's stored forwards (policy and critic)
+# instead of running them again: the same run with that turned off gives the same bits
+expect_rc 0 "ppo: RLHF_FORWARD_REUSE=0" env RLHF_FORWARD_REUSE=0 "$RLHF" ppo "${COMMON[@]}" --reward-cmd "$SCORE" \
+  --out "$T/r3" "${RARGS[@]}"
+cmp -s "$T/r1/final/model.safetensors" "$T/r3/final/model.safetensors" \
+  && cmp -s "$T/r1/checkpoints/step-6.critic/model.safetensors" "$T/r3/checkpoints/step-6.critic/model.safetensors" \
+  && ok "reused scoring forwards: policy and critic bit-identical to recomputing them" \
+  || bad "reused scoring forwards: policy and critic bit-identical to recomputing them"
 
 # ---- bad reward commands and flags -----------------------------------------------------------------
 BAD=(--iterations 1 --rollouts 8 --minibatch 8 --epochs 1)

@@ -132,6 +132,11 @@ size_t gpt_memory_estimate(const GPTConfig *c, int trainable, size_t tokens, siz
 // land in m->a.lnf [N, C]. Fails if a row is empty or longer than n_ctx or a token is out of
 // the vocabulary. When m->trainable, the activations are kept for gpt_backward.
 int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e);
+// 1 when the stored training forward is of exactly these rows (B, len[], tokens[]) and no
+// optimizer step has run since (gpt_adamw_apply forgets it): a caller that needs this forward
+// again — PPO's first training minibatch after its scoring pass — may go straight to the head
+// or gpt_backward. The caller vouches that nothing else changed the weights meanwhile.
+int gpt_forward_stored(const GPT *m, int B, const int *len, const int *tokens);
 // LM head on the last forward: for positions with target[n] >= 0, logp[n] = log p(target | ·)
 // under softmax(logits·inv_temp), ent[n] (may be NULL) = entropy of that distribution.
 void gpt_lm_logprobs(GPT *m, const int *target, float inv_temp, float *logp, float *ent);

@@ -130,6 +130,16 @@ int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e) {
     return 0;
 }
 
+int gpt_forward_stored(const GPT *m, int B, const int *len, const int *tokens) {
+    if (!m->has_forward || B != m->B) return 0;
+    size_t N = 0;
+    for (int b = 0; b < B; b++) {
+        if (len[b] != m->len[b]) return 0;
+        N += (size_t)len[b];
+    }
+    return N == m->N && !memcmp(tokens, m->tok, N * sizeof(int));
+}
+
 // A training model remembers when the head's logits stayed in its scratch (all active positions
 // in one chunk), with the targets and temperature they were for, so that the backward reuses them.
 void gpt_lm_logprobs(GPT *m, const int *target, float inv_temp, float *logp, float *ent) {

@@ -11,6 +11,7 @@ float gpt_adamw_apply(GPT *m, const AdamWConfig *oc, double grad_sq, size_t lo, 
     if (oc->grad_clip > 0 && norm > oc->grad_clip) scale = oc->grad_clip / norm;
     m->adam_step++;
     gpt_unpack(m);  // packed copies (gpt_pack) would go stale
+    m->has_forward = 0;  // and so would the stored forward
     for (int i = 0; i < m->n_tensors; i++) {
         const GPTTensor *t = &m->tensors[i];
         size_t a = max_sz(t->offset, lo), b = min_sz(t->offset + t->numel, hi);

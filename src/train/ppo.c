@@ -319,11 +319,21 @@ static int reuse_old_logprobs(const Ppo *P) {
            !P->critic && (P->kl_in_loss || !P->ref);
 }
 
+// The policy's and the critic's first training forward (epoch 0, minibatch 0, micro-batch 0)
+// is the scoring pass's last one when the packs match (score_rollout runs that pack last):
+// train_epochs then backpropagates the stored forward instead of running it again — the same
+// activations bit for bit. RLHF_FORWARD_REUSE=0 turns this off (the tests compare both ways).
+static int forward_reuse(void) {
+    const char *s = getenv("RLHF_FORWARD_REUSE");
+    return !(s && !strcmp(s, "0"));
+}
+
 // Old policy logprobs + entropies (unless reuse_old_logprobs: train_epochs fills them),
 // reference logprobs, critic values and reward scores, computed in the micro-batch packs of
 // epoch 0 (so that the first minibatch's ratio is exactly 1): each rank its own micro-batches,
 // then every array summed over the ranks (each entry has one writer, the others add zero), so
-// every rank holds the whole batch's figures.
+// every rank holds the whole batch's figures. The packs run last to first, so the forwards the
+// policy and the critic keep are those of training's first pack (forward_reuse).
 static int score_rollout(Ppo *P, const Rollout *R, const int *perm0, Buffers *bf, double *tokens,
                          Err *e) {
     int M = P->o.rollouts / P->o.minibatch, A = P->o.grad_accum;
@@ -333,8 +343,8 @@ static int score_rollout(Ppo *P, const Rollout *R, const int *perm0, Buffers *bf
     double *tmp = NULL, *tmp2 = NULL;
     float inv_t = 1.0f / P->o.temperature;
     int rc = 0, old = !reuse_old_logprobs(P);
-    for (int mb = 0; mb < M && !rc; mb++)
-        for (int a = 0; a < A && !rc; a++) {
+    for (int mb = M - 1; mb >= 0 && !rc; mb--)
+        for (int a = A - 1; a >= 0 && !rc; a--) {
             int n = micro_rows(P, perm0, mb, dist_rank() * A + a, rows);
             if (n == 0) continue;
             rollout_pack(R, rows, n, &pk);
@@ -422,6 +432,7 @@ typedef struct {
     RLPolicyStats ps;
     double pg_loss, kl_loss, v_loss, v_clipped, v_tokens, gnorm, cgnorm, steps;
     double first_dev;  // max |ρ − 1| on the first minibatch of epoch 0 (must be 0)
+    double reused;     // training forwards served by scoring's (forward_reuse), summed over ranks
 } TrainStats;
 
 // E epochs × M minibatches of policy (and critic) updates; each minibatch is this rank's
@@ -448,6 +459,8 @@ static int train_epochs(Ppo *P, long it, const Rollout *R, Buffers *bf, int *per
         epoch_perm(P, it, ep, perm);
         for (int mb = 0; mb < M && !rc; mb++) {
             double mb_tok = minibatch_tokens(P, R, perm, mb, rows);
+            // before the first optimizer step the weights are those scoring ran with
+            int stored = ep == 0 && mb == 0 && !reuse && forward_reuse();
             // policy
             gpt_zero_grad(P->policy);
             for (int a = 0; a < A && !rc; a++) {
@@ -461,7 +474,11 @@ static int train_epochs(Ppo *P, long it, const Rollout *R, Buffers *bf, int *per
                 }
                 if (pk.N > cap_packed) { cap_packed = pk.N; packed = xrealloc(packed, cap_packed * sizeof(float)); }
                 if (nr > 0) {
-                    if ((rc = rollout_logprobs(P->policy, &pk, inv_t, lnew, reuse ? ent : NULL, e))) break;
+                    if (stored && gpt_forward_stored(P->policy, pk.B, pk.len, pk.tokens)) {
+                        take(&pk, bf->old, lnew);  // scoring's forward of this pack (forward_reuse)
+                        ts->reused += 1;
+                    } else if ((rc = rollout_logprobs(P->policy, &pk, inv_t, lnew, reuse ? ent : NULL, e)))
+                        break;
                     *tokens += (double)pk.N;
                     if (reuse) {  // the only minibatch of the only epoch: these are the old logprobs
                         put(&pk, lnew, bf->old);
@@ -504,7 +521,11 @@ static int train_epochs(Ppo *P, long it, const Rollout *R, Buffers *bf, int *per
                     rollout_pack(R, rows, nr, &pk);
                     size_t n = pk.n_resp;
                     if (nr > 0) {
-                        if ((rc = rollout_values(P->critic, &pk, v, e))) break;
+                        if (stored && gpt_forward_stored(P->critic, pk.B, pk.len, pk.tokens)) {
+                            take(&pk, bf->val, v);  // scoring's forward of this pack
+                            ts->reused += 1;
+                        } else if ((rc = rollout_values(P->critic, &pk, v, e)))
+                            break;
                         *tokens += (double)pk.N;
                         take(&pk, bf->val, vold);
                         take(&pk, bf->ret, ret);
@@ -534,7 +555,7 @@ static int train_epochs(Ppo *P, long it, const Rollout *R, Buffers *bf, int *per
     // the logged sums over every rank's micro-batches (norms and steps are already global)
     double sums[] = {ts->ps.tokens, ts->ps.loss_sum, ts->ps.clipped, ts->ps.approx_kl_sum,
                      ts->ps.ratio_sum, ts->pg_loss, ts->kl_loss, ts->v_loss, ts->v_clipped,
-                     ts->v_tokens, *tokens};
+                     ts->v_tokens, *tokens, ts->reused};
     double maxes[] = {ts->ps.ratio_max, ts->first_dev};
     dist_allreduce_sum_double(sums, sizeof sums / sizeof sums[0]);
     dist_allreduce_max_double(maxes, 2);
@@ -542,6 +563,7 @@ static int train_epochs(Ppo *P, long it, const Rollout *R, Buffers *bf, int *per
     ts->ps.approx_kl_sum = sums[3]; ts->ps.ratio_sum = sums[4]; ts->pg_loss = sums[5];
     ts->kl_loss = sums[6]; ts->v_loss = sums[7]; ts->v_clipped = sums[8]; ts->v_tokens = sums[9];
     *tokens = sums[10];
+    ts->reused = sums[11];
     ts->ps.ratio_max = maxes[0]; ts->first_dev = maxes[1];
     return 0;
 }
@@ -769,6 +791,7 @@ static int iteration(Ppo *P, long it, json_t *row, char *brief, size_t brief_n, 
     log_row(row, "ratio_mean", ts.ps.ratio_sum / tok);
     log_row(row, "ratio_max", ts.ps.ratio_max);
     log_row(row, "first_ratio_dev", ts.first_dev);
+    json_object_set_new(row, "training_forwards_reused", json_integer((json_int_t)ts.reused));
     if (P->critic) {
         log_row(row, "value_loss", ts.v_tokens ? ts.v_loss / ts.v_tokens : 0);
         log_row(row, "value_clip_fraction", ts.v_tokens ? ts.v_clipped / ts.v_tokens : 0);
