@@ -56,15 +56,20 @@ typedef struct {
 } GPTTensor;
 
 // Activations of one forward pass (training keeps every layer's; inference reuses layer 0's).
+// The LayerNorm outputs and the GELU output are one layer's scratch: cheap to recompute, the
+// backward recomputes them (bit for bit) from the kept inputs and statistics rather than
+// keeping 6C floats per token and layer.
 typedef struct {
     float *encoded;                       // [N, C]
-    float *ln1, *ln1_mean, *ln1_rstd;     // [L?, N, C], [L?, N], [L?, N]
+    float *ln;                            // [N, C] scratch: ln1 / ln2 output of one layer
+    float *ln1_mean, *ln1_rstd;           // [L?, N], [L?, N]
     float *qkv;                           // [L?, N, 3C]
     float *atty;                          // [L?, N, C]
     float *att;                           // [L?, Σ NH·len²]
     float *res2;                          // [L?, N, C] residual after attention
-    float *ln2, *ln2_mean, *ln2_rstd;     // [L?, N, C], [L?, N], [L?, N]
-    float *fch, *fch_gelu;                // [L?, N, 4C]
+    float *ln2_mean, *ln2_rstd;           // [L?, N], [L?, N]
+    float *fch;                           // [L?, N, 4C] fc output (GELU input)
+    float *gelu;                          // [N, 4C] scratch: GELU output of one layer
     float *res3;                          // [L?, N, C] layer output
     float *lnf, *lnf_mean, *lnf_rstd;     // [N, C], [N], [N]  final hidden states
     float *proj;                          // [N, C] scratch: projection outputs

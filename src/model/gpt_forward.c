@@ -36,14 +36,16 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att) {
         m->tok = xrealloc(m->tok, N * sizeof(int));
         m->head_target = xrealloc(m->head_target, N * sizeof(int));
         struct { float **buf; size_t width; } per_layer[] = {
-            {&a->ln1, C}, {&a->qkv, 3 * C}, {&a->atty, C}, {&a->res2, C}, {&a->ln2, C},
-            {&a->fch, 4 * C}, {&a->fch_gelu, 4 * C}, {&a->res3, C}, {&a->ln1_mean, 1},
+            {&a->qkv, 3 * C}, {&a->atty, C}, {&a->res2, C},
+            {&a->fch, 4 * C}, {&a->res3, C}, {&a->ln1_mean, 1},
             {&a->ln1_rstd, 1}, {&a->ln2_mean, 1}, {&a->ln2_rstd, 1}};
         for (size_t i = 0; i < sizeof per_layer / sizeof per_layer[0]; i++) {
             free(*per_layer[i].buf);
             *per_layer[i].buf = falloc_huge(L * N * per_layer[i].width);
         }
         free(a->encoded); a->encoded = falloc_huge(N * C);
+        free(a->ln); a->ln = falloc_huge(N * C);
+        free(a->gelu); a->gelu = falloc_huge(N * 4 * C);
         free(a->lnf); a->lnf = falloc_huge(N * C);
         free(a->lnf_mean); a->lnf_mean = falloc_huge(N);
         free(a->lnf_rstd); a->lnf_rstd = falloc_huge(N);
@@ -106,22 +108,21 @@ int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e) {
     for (int l = 0; l < c->n_layer; l++) {
         size_t li = m->trainable ? (size_t)l : 0;
         const GPTLayer *w = &m->w.h[l];
-        float *ln1 = a->ln1 + li * N * C, *ln1m = a->ln1_mean + li * N, *ln1r = a->ln1_rstd + li * N;
+        float *ln1m = a->ln1_mean + li * N, *ln1r = a->ln1_rstd + li * N;
         float *qkv = a->qkv + li * N * 3 * C, *atty = a->atty + li * N * C;
         float *attp = a->att + li * m->cap_att, *res2 = a->res2 + li * N * C;
-        float *ln2 = a->ln2 + li * N * C, *ln2m = a->ln2_mean + li * N, *ln2r = a->ln2_rstd + li * N;
-        float *fch = a->fch + li * N * 4 * C, *fchg = a->fch_gelu + li * N * 4 * C;
-        float *res3 = a->res3 + li * N * C;
+        float *ln2m = a->ln2_mean + li * N, *ln2r = a->ln2_rstd + li * N;
+        float *fch = a->fch + li * N * 4 * C, *res3 = a->res3 + li * N * C;
 
-        layernorm_forward(ln1, ln1m, ln1r, res, w->ln1w, w->ln1b, N, C);
-        gpt_linear(m, 4 * l + 0, qkv, ln1, w->qkvw, w->qkvb, N, C, 3 * C);
+        layernorm_forward(a->ln, ln1m, ln1r, res, w->ln1w, w->ln1b, N, C);
+        gpt_linear(m, 4 * l + 0, qkv, a->ln, w->qkvw, w->qkvb, N, C, 3 * C);
         attention_forward(atty, attp, qkv, m->len, m->off, m->att_off, B, C, (int)NH);
         gpt_linear(m, 4 * l + 1, a->proj, atty, w->attprojw, w->attprojb, N, C, C);
         residual_forward(res2, res, a->proj, N * C);
-        layernorm_forward(ln2, ln2m, ln2r, res2, w->ln2w, w->ln2b, N, C);
-        gpt_linear(m, 4 * l + 2, fch, ln2, w->fcw, w->fcb, N, C, 4 * C);
-        gelu_forward(fchg, fch, N * 4 * C);
-        gpt_linear(m, 4 * l + 3, a->proj, fchg, w->fcprojw, w->fcprojb, N, 4 * C, C);
+        layernorm_forward(a->ln, ln2m, ln2r, res2, w->ln2w, w->ln2b, N, C);
+        gpt_linear(m, 4 * l + 2, fch, a->ln, w->fcw, w->fcb, N, C, 4 * C);
+        gelu_forward(a->gelu, fch, N * 4 * C);
+        gpt_linear(m, 4 * l + 3, a->proj, a->gelu, w->fcprojw, w->fcprojb, N, 4 * C, C);
         residual_forward(res3, res2, a->proj, N * C);
         res = res3;
     }
@@ -191,22 +192,27 @@ void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
         const GPTLayer *w = &m->w.h[l];
         GPTLayer *gl = &g->h[l];
         const float *res_in = l == 0 ? a->encoded : a->res3 + (li - 1) * N * C;
-        const float *ln1 = a->ln1 + li * N * C, *ln1m = a->ln1_mean + li * N, *ln1r = a->ln1_rstd + li * N;
+        float *ln1m = a->ln1_mean + li * N, *ln1r = a->ln1_rstd + li * N;
         const float *qkv = a->qkv + li * N * 3 * C, *atty = a->atty + li * N * C;
         const float *attp = a->att + li * m->cap_att, *res2 = a->res2 + li * N * C;
-        const float *ln2 = a->ln2 + li * N * C, *ln2m = a->ln2_mean + li * N, *ln2r = a->ln2_rstd + li * N;
-        const float *fch = a->fch + li * N * 4 * C, *fchg = a->fch_gelu + li * N * 4 * C;
+        float *ln2m = a->ln2_mean + li * N, *ln2r = a->ln2_rstd + li * N;
+        const float *fch = a->fch + li * N * 4 * C;
 
-        // MLP: res3 = res2 + fcproj(gelu(fc(ln2(res2)))); dres holds d res3
-        matmul_backward_set(a->dfch_gelu, gl->fcprojw, gl->fcprojb, a->dres, fchg, w->fcprojw, N, 4 * C, C);
+        // MLP: res3 = res2 + fcproj(gelu(fc(ln2(res2)))); dres holds d res3. The GELU and
+        // LayerNorm outputs are recomputed as the forward made them (the same bits; the
+        // statistics are rewritten with the values they had).
+        gelu_forward(a->gelu, fch, N * 4 * C);
+        matmul_backward_set(a->dfch_gelu, gl->fcprojw, gl->fcprojb, a->dres, a->gelu, w->fcprojw, N, 4 * C, C);
         gelu_backward_set(a->dfch_gelu, fch, a->dfch_gelu, N * 4 * C);  // in place: d gelu out → d fc out
-        matmul_backward_set(a->dln, gl->fcw, gl->fcb, a->dfch_gelu, ln2, w->fcw, N, C, 4 * C);
+        layernorm_forward(a->ln, ln2m, ln2r, res2, w->ln2w, w->ln2b, N, C);
+        matmul_backward_set(a->dln, gl->fcw, gl->fcb, a->dfch_gelu, a->ln, w->fcw, N, C, 4 * C);
         layernorm_backward(a->dres, gl->ln2w, gl->ln2b, a->dln, res2, w->ln2w, ln2m, ln2r, N, C);
         // attention: res2 = res_in + attproj(attn(qkv(ln1(res_in)))); dres holds d res2
         matmul_backward_set(a->datty, gl->attprojw, gl->attprojb, a->dres, atty, w->attprojw, N, C, C);
         memset(a->dqkv, 0, N * 3 * C * sizeof(float));
         attention_backward(a->dqkv, a->datty, qkv, attp, m->len, m->off, m->att_off, m->B, C, (int)NH);
-        matmul_backward_set(a->dln, gl->qkvw, gl->qkvb, a->dqkv, ln1, w->qkvw, N, C, 3 * C);
+        layernorm_forward(a->ln, ln1m, ln1r, res_in, w->ln1w, w->ln1b, N, C);
+        matmul_backward_set(a->dln, gl->qkvw, gl->qkvb, a->dqkv, a->ln, w->qkvw, N, C, 3 * C);
         layernorm_backward(a->dres, gl->ln1w, gl->ln1b, a->dln, res_in, w->ln1w, ln1m, ln1r, N, C);
     }
     embedding_backward(g->wte, g->wpe, a->dres, m->tok, m->pos, N, C);

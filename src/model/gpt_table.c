@@ -160,9 +160,9 @@ GPT *gpt_create(const GPTConfig *c, int trainable) {
 
 static void free_acts(GPT *m) {
     GPTActs *a = &m->a;
-    float **bufs[] = {&a->encoded, &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->atty,
-                      &a->att, &a->res2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->fch,
-                      &a->fch_gelu, &a->res3, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->proj,
+    float **bufs[] = {&a->encoded, &a->ln, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->atty,
+                      &a->att, &a->res2, &a->ln2_mean, &a->ln2_rstd, &a->fch,
+                      &a->gelu, &a->res3, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->proj,
                       &a->dres, &a->dln, &a->dqkv, &a->datty, &a->dfch_gelu,
                       &a->dlnf, &a->head_scratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
@@ -201,15 +201,16 @@ void gpt_init_weights(GPT *m, uint64_t seed) {
     }
 }
 
-// Per token and layer: ln1 C, qkv 3C, atty C, res2 C, ln2 C, fch 4C, fch_gelu 4C, res3 C (16C) and
-// four LayerNorm statistics; attention probabilities NH·len² per row. Inference keeps one layer.
+// Per token and layer: qkv 3C, atty C, res2 C, fch 4C, res3 C (10C) and four LayerNorm
+// statistics; attention probabilities NH·len² per row. Inference keeps one layer. Per token once:
+// encoded, lnf, proj, the LayerNorm and GELU scratch (8C) and two statistics.
 size_t gpt_memory_estimate(const GPTConfig *c, int trainable, size_t tokens, size_t max_len) {
     size_t P = gpt_num_params(c), C = (size_t)c->n_embd, V = (size_t)c->vocab_size;
     size_t rows = max_len ? (tokens + max_len - 1) / max_len : 0;
     size_t att = rows * (size_t)c->n_head * max_len * max_len;
     size_t L = trainable ? (size_t)c->n_layer : 1;
-    size_t per_layer = tokens * (16 * C + 4) + att;
-    size_t floats = P * (trainable ? 4 : 1) + L * per_layer + tokens * (3 * C + 2);
+    size_t per_layer = tokens * (10 * C + 4) + att;
+    size_t floats = P * (trainable ? 4 : 1) + L * per_layer + tokens * (8 * C + 2);
     if (trainable) floats += tokens * 10 * C;  // backward scratch: dres dln dqkv datty dfch_gelu dlnf
     floats += lmhead_scratch_floats(C, V);    // LM head chunk scratch
     return floats * sizeof(float);
