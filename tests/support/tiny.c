@@ -13,10 +13,14 @@ GPT *tiny_model(int trainable, int score_head, unsigned long long seed) {
     GPTConfig c = tiny_config(score_head);
     GPT *m = gpt_create(&c, trainable);
     gpt_init_weights(m, seed);
-    // larger-than-GPT-2 weights so the tiny model's outputs depend visibly on every input
+    // larger-than-GPT-2 weights so the tiny model's outputs depend visibly on every input, and
+    // LayerNorm gains / biases moved off 1 and 0 so that no two tensors hold the same values
+    // (a backward that used one LayerNorm's parameters for another's would pass otherwise)
+    Rng r;
+    rng_seed(&r, seed, 0x746e79 /* "tny" */, 0);
     for (size_t i = 0; i < m->n_params; i++) {
-        float v = m->params[i];
-        if (v != 0.0f && v != 1.0f) m->params[i] = v * 10.0f;
+        float v = m->params[i], u = (float)rng_uniform(&r) - 0.5f;
+        m->params[i] = v == 1.0f ? 1.0f + 0.6f * u : v == 0.0f ? 0.4f * u : v * 10.0f;
     }
     return m;
 }
