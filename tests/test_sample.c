@@ -4,7 +4,7 @@
 // set, with the renormalised probabilities (a fine deterministic sweep of u and random draws),
 // and report log softmax(logits / T) of the chosen token; a GPT-2-sized vocabulary is fast.
 // generate: reproducible from the seed, independent of batch size, batch layout and thread
-// count; greedy continuations and the reported log-probabilities agree with a full forward pass;
+// count; repeated prompts (prefilled once) give each row its own sample; greedy continuations and the reported log-probabilities agree with a full forward pass;
 // EOS and max_new stop a sample; bad prompts give an error, not a crash.
 #include <math.h>
 #include <stdlib.h>
@@ -444,6 +444,31 @@ static void test_generate(void) {
                   memcmp(s.tokens[0], ref.tokens[i], (size_t)ref.len[i] * sizeof(int)) == 0,
               "sample %d alone equals sample %d in the batch", i, i);
         samples_free(&s);
+    }
+    // repeated prompts (a GRPO group, best-of-n) are prefilled once and copied: each row equals
+    // its prompt generated alone under its own sample id (rows 0/2/4 share g_prompt[0] — row 4
+    // through a copy of its tokens — and rows 1/3 g_prompt[2])
+    {
+        int cp[8];
+        memcpy(cp, g_prompt[0], (size_t)g_plen[0] * sizeof(int));
+        const int *dp[5] = {g_prompt[0], g_prompt[2], g_prompt[0], g_prompt[2], cp};
+        int dl[5] = {g_plen[0], g_plen[2], g_plen[0], g_plen[2], g_plen[0]};
+        uint64_t ds[5] = {50, 51, 52, 53, 54};
+        Samples d, one;
+        CHECK(generate(m, 5, dp, dl, ds, &sc, &d, &e) == 0, "%s", e.msg);
+        int differ = 0;
+        for (int i = 0; i < 5; i++) {
+            CHECK(generate(m, 1, &dp[i], &dl[i], &ds[i], &sc, &one, &e) == 0, "%s", e.msg);
+            CHECK(one.len[0] == d.len[i] && !memcmp(one.tokens[0], d.tokens[i], (size_t)d.len[i] * sizeof(int)),
+                  "repeated prompts: row %d differs from its prompt generated alone", i);
+            for (int k = 0; k < d.len[i] && k < one.len[0]; k++)
+                CHECK(fabsf(one.logp[0][k] - d.logp[i][k]) <= 1e-5f, "repeated prompts: row %d token %d logp %.9g vs %.9g",
+                      i, k, d.logp[i][k], one.logp[0][k]);
+            samples_free(&one);
+            differ += i > 0 && memcmp(d.tokens[i], d.tokens[0], (size_t)d.len[0] * sizeof(int)) != 0;
+        }
+        CHECK(differ >= 3, "rows with their own sample ids draw different samples (%d of 4 differ from row 0)", differ);
+        samples_free(&d);
     }
     check_against_forward(__LINE__, m, &ref, &sc);
     samples_free(&ref);

@@ -185,25 +185,46 @@ int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uin
     double *ex = xmalloc((size_t)nthreads * (size_t)V * sizeof(double));  // per-thread exp(logit − max)
     int *slot = xmalloc((size_t)bs * sizeof(int));  // cache row -> sample index
     int *nn_ = xmalloc((size_t)bs * sizeof(int));
+    int *uniq = xmalloc((size_t)bs * sizeof(int));  // row -> its distinct prompt's prefill row
     int *toks = NULL;
     Rng *rng = xmalloc((size_t)bs * sizeof(Rng));
     int rc = 0;
     for (int start = 0; start < n && rc == 0; start += bs) {
         int B = n - start < bs ? n - start : bs;
         kv_reset(&kv);
+        // the prefill runs each distinct prompt once (a GRPO group, best-of-n's samples share
+        // theirs): U distinct prompts fill cache rows 0..U-1, then every row gets its prompt's
+        // cache and first logits copied into place
         size_t N = 0;
         for (int b = 0; b < B; b++) N += (size_t)plen[start + b];
         toks = xrealloc(toks, N * sizeof(int));
         size_t o = 0;
+        int U = 0;
         for (int b = 0; b < B; b++) {
             int i = start + b;
             slot[b] = i;
-            nn_[b] = plen[i];
+            rng_seed(&rng[b], sc->seed, 0x73616d70 /* "samp" */, sample_id[i]);
+            uniq[b] = U;
+            for (int d = 0; d < b; d++) {
+                int j = start + d;
+                if (plen[j] == plen[i] && (prompt[j] == prompt[i] ||
+                                           !memcmp(prompt[j], prompt[i], (size_t)plen[i] * sizeof(int)))) {
+                    uniq[b] = uniq[d];
+                    break;
+                }
+            }
+            if (uniq[b] < U) continue;
+            nn_[U++] = plen[i];
             memcpy(toks + o, prompt[i], (size_t)plen[i] * sizeof(int));
             o += (size_t)plen[i];
-            rng_seed(&rng[b], sc->seed, 0x73616d70 /* "samp" */, sample_id[i]);
         }
-        if ((rc = gpt_forward_cached(m, &kv, B, nn_, toks, logits, e))) break;
+        if ((rc = gpt_forward_cached(m, &kv, U, nn_, toks, logits, e))) break;
+        for (int b = B - 1; b >= 0; b--)  // uniq[b] <= b: sources below b are not written yet
+            if (uniq[b] != b) {
+                kv_move_row(&kv, b, uniq[b]);
+                memcpy(logits + (size_t)b * (size_t)V, logits + (size_t)uniq[b] * (size_t)V,
+                       (size_t)V * sizeof(float));
+            }
         int active = B;
         while (active > 0) {
             // sample one token per active row: rows are independent (own logits, own RNG stream),
@@ -245,7 +266,7 @@ int generate(GPT *m, int n, const int *const *prompt, const int *plen, const uin
     }
     if (packed_here) gpt_unpack(m);
     kv_free(&kv);
-    free(logits); free(idx); free(ex); free(slot); free(nn_); free(toks); free(rng);
+    free(logits); free(idx); free(ex); free(slot); free(nn_); free(uniq); free(toks); free(rng);
     if (rc) samples_free(out);
     return rc;
 }
