@@ -96,11 +96,13 @@ timed() {  # timed SECONDS DESC CMD...: expect exit 0 within SECONDS (the plain 
 timed 30 "ppo: 20 iterations × 32 prompts" "$RLHF" ppo "${COMMON[@]}" --reward-cmd "$SCORE" --out "$T/ppo" \
   --iterations 20 --rollouts 32 --minibatch 8 --beta 0.02
 check_run "$T/ppo" "ppo"
-python3 - "$T/ppo" <<'PY' && ok "ppo: critic metrics" || bad "ppo: critic metrics"
+python3 - "$T/ppo" <<'PY' && ok "ppo: critic metrics, scoring forwards reused" || bad "ppo: critic metrics, scoring forwards reused"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
 for k in ("value_loss", "explained_variance", "value_clip_fraction"): assert all(k in r for r in rows), k
 assert rows[-1]["explained_variance"] > rows[0]["explained_variance"]
+# the first training micro-batch took the policy's and the critic's forwards from scoring
+assert all(r["training_forwards_reused"] == 2 for r in rows), [r["training_forwards_reused"] for r in rows]
 PY
 for f in final/model.safetensors final/tokenizer_config.json rl.svg checkpoints/step-20/trainer_state.json \
          checkpoints/step-20.critic/model.safetensors; do
@@ -132,6 +134,7 @@ rows = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
 print(f"  KL {rows[0]['kl']:.3g} → {rows[-1]['kl']:.3g}, entropy {rows[0]['entropy']:.3f}, "
       f"sampler max diff {max(r['sampler_logp_maxdiff'] for r in rows):.2g}, score {rows[0]['score']:.3f} → {rows[-1]['score']:.3f}")
 assert len(rows) == 6 and rows[0]["kl"] == 0 and rows[0]["kl_estimate"] == 0 and rows[-1]["kl"] != 0, rows
+assert all(r["training_forwards_reused"] == 0 for r in rows)  # no scoring forward of the policy to reuse
 assert all(r["sampler_logp_maxdiff"] < 1e-3 and r["entropy"] > 0.1 and r["first_ratio_dev"] == 0 for r in rows)
 PY
 
@@ -245,9 +248,11 @@ assert json.load(open(d + "/fz-bf16/config.json"))["frozen_bf16"] is True
 PY
 
 # --bf16: every training-size product in bf16 (fp32 weights): the policy's, the critic's and the
-# reference's forwards agree bit for bit at the first iteration (KL 0, first ratio exactly 1), the
-# sampler's f32 logprobs differ only by bf16 rounding; a CPU without a bf16 matmul refuses
-if "$RLHF" ppo "${COMMON[@]}" --reward-cmd "$SCORE" --out "$T/b16" --iterations 2 --rollouts 16 \
+# reference's forwards agree bit for bit at the first iteration (KL 0, first ratio exactly 1 —
+# with the scoring forwards recomputed in training, RLHF_FORWARD_REUSE=0, so that the ratio
+# compares two forwards), the sampler's f32 logprobs differ only by bf16 rounding; a CPU without
+# a bf16 matmul refuses
+if RLHF_FORWARD_REUSE=0 "$RLHF" ppo "${COMMON[@]}" --reward-cmd "$SCORE" --out "$T/b16" --iterations 2 --rollouts 16 \
     --minibatch 8 --epochs 2 --eval-every 0 --bf16 >"$T/out" 2>"$T/err"; then
   python3 - "$T" <<'PY' && ok "ppo --bf16: KL 0 and ratio 1 at the first iteration, sampler within bf16 rounding" || bad "ppo --bf16: KL 0 and ratio 1 at the first iteration, sampler within bf16 rounding"
 import json, sys
