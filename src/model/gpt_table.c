@@ -211,7 +211,7 @@ size_t gpt_memory_estimate(const GPTConfig *c, int trainable, size_t tokens, siz
     size_t L = trainable ? (size_t)c->n_layer : 1;
     size_t per_layer = tokens * (10 * C + 4) + att;
     size_t floats = P * (trainable ? 4 : 1) + L * per_layer + tokens * (8 * C + 2);
-    if (trainable) floats += tokens * 10 * C;  // backward scratch: dres dln dqkv datty dfch_gelu dlnf
+    if (trainable) floats += tokens * 11 * C;  // backward scratch: dres dln dqkv datty dfch_gelu dlnf
     floats += lmhead_scratch_floats(C, V);    // LM head chunk scratch
     return floats * sizeof(float);
 }
