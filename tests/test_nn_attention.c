@@ -1,10 +1,12 @@
 // tests/test_nn_attention.c — causal attention over packed ragged batches (rows of different
 // lengths, including 1): double reference vs finite differences, fp32 kernel vs the reference
 // (outputs, saved probabilities, gradients, accumulation) on short rows and rows spanning several
-// of the kernel's causal blocks, packing independence, determinism.
+// of the kernel's causal blocks, packing independence, determinism; shared prefixes (a row that
+// continues another row's first tokens) against the same rows written out in full.
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "nn/nn.h"
 #include "support/check.h"
@@ -133,6 +135,75 @@ static void test_determinism(void) {
     free(qkv), free(dout);
 }
 
+// Shared prefixes: the packed batch below (roots, children of a root at various prefix lengths,
+// across the 64-row blocks, a plain row) against the expanded batch where each child is its
+// parent's first prefix[b] tokens followed by its own (dout zero on those copied rows). The
+// child's outputs and probability rows must equal the expanded row's last len[b] ones; a child's
+// gradients its expanded own rows'; a root's gradients its expanded rows' plus every child's
+// copied rows'. Then the same bits for 1–3 threads.
+static void test_shared(void) {
+    enum { B = 6 };
+    static const int len[B] = {70, 30, 5, 65, 1, 12}, parent[B] = {-1, 0, -1, 0, 2, 0},
+                     prefix[B] = {0, 40, 0, 70, 3, 1};
+    size_t C = 16, C3 = 3 * C;
+    int NH = 2;
+    size_t off[B], aoff[B], eoff[B], eaoff[B], N = 0, natt = 0, EN = 0, enatt = 0;
+    int elen[B];
+    for (int b = 0; b < B; b++) {
+        int pre = parent[b] >= 0 ? prefix[b] : 0;
+        off[b] = N, aoff[b] = natt, eoff[b] = EN, eaoff[b] = enatt;
+        elen[b] = pre + len[b];
+        N += (size_t)len[b], natt += attention_probs_floats(len[b], pre, NH);
+        EN += (size_t)elen[b], enatt += attention_probs_floats(elen[b], 0, NH);
+    }
+    float *qkv = ref_rand_f(N * C3, 601, 2), *dout = ref_rand_f(N * C, 602, 1);
+    float *eqkv = calloc(EN * C3, 4), *edout = calloc(EN * C, 4);
+    for (int b = 0; b < B; b++) {  // expanded rows: the parent's prefix, then the row's own
+        int pre = elen[b] - len[b];
+        if (pre) memcpy(eqkv + eoff[b] * C3, qkv + off[parent[b]] * C3, (size_t)pre * C3 * 4);
+        memcpy(eqkv + (eoff[b] + (size_t)pre) * C3, qkv + off[b] * C3, (size_t)len[b] * C3 * 4);
+        memcpy(edout + (eoff[b] + (size_t)pre) * C, dout + off[b] * C, (size_t)len[b] * C * 4);
+    }
+    float *out = calloc(N * C, 4), *att = ref_rand_f(natt, 603, 9), *g = calloc(N * C3, 4);
+    float *eout = calloc(EN * C, 4), *eatt = calloc(enatt, 4), *eg = calloc(EN * C3, 4);
+    attention_forward_shared(out, att, qkv, len, off, aoff, parent, prefix, B, C, NH);
+    attention_backward_shared(g, dout, qkv, att, len, off, aoff, parent, prefix, B, C, NH);
+    attention_forward(eout, eatt, eqkv, elen, eoff, eaoff, B, C, NH);
+    attention_backward(eg, edout, eqkv, eatt, elen, eoff, eaoff, B, C, NH);
+    double *wout = ref_zeros(N * C), *watt = ref_zeros(natt), *wg = ref_zeros(N * C3);
+    for (int b = 0; b < B; b++) {
+        int pre = elen[b] - len[b];
+        size_t W = (size_t)elen[b];
+        for (size_t i = 0; i < (size_t)len[b] * C; i++)
+            wout[off[b] * C + i] = eout[(eoff[b] + (size_t)pre) * C + i];
+        for (int h = 0; h < NH; h++)  // the last len[b] rows of the expanded block
+            for (size_t i = 0; i < (size_t)len[b] * W; i++)
+                watt[aoff[b] + (size_t)h * (size_t)len[b] * W + i] =
+                    eatt[eaoff[b] + (size_t)h * W * W + (size_t)pre * W + i];
+        for (size_t i = 0; i < (size_t)len[b] * C3; i++)
+            wg[off[b] * C3 + i] += eg[(eoff[b] + (size_t)pre) * C3 + i];
+        for (size_t i = 0; i < (size_t)pre * C3; i++)  // the copied rows' K/V gradients
+            wg[off[parent[b]] * C3 + i] += eg[eoff[b] * C3 + i];
+    }
+    check_close_f("shared attention out vs expanded rows", out, wout, N * C, 1e-5, 1e-3);
+    check_close_f("shared attention probabilities vs expanded rows", att, watt, natt, 1e-5, 1e-3);
+    check_close_f("shared attention dqkv vs expanded rows", g, wg, N * C3, 1e-5, 1e-3);
+    int saved = omp_get_max_threads();
+    for (int nt = 1; nt <= 3; nt++) {
+        omp_set_num_threads(nt);
+        float *o2 = calloc(N * C, 4), *a2 = calloc(natt, 4), *g2 = calloc(N * C3, 4);
+        attention_forward_shared(o2, a2, qkv, len, off, aoff, parent, prefix, B, C, NH);
+        attention_backward_shared(g2, dout, qkv, a2, len, off, aoff, parent, prefix, B, C, NH);
+        check_bitwise("shared attention out (threads)", o2, out, N * C);
+        check_bitwise("shared attention att (threads)", a2, att, natt);
+        check_bitwise("shared attention dqkv (threads)", g2, g, N * C3);
+        free(o2), free(a2), free(g2);
+    }
+    omp_set_num_threads(saved);
+    free(qkv), free(dout), free(eqkv), free(edout), free(out), free(att), free(g), free(eout);
+    free(eatt), free(eg), free(wout), free(watt), free(wg);
+}
+
 int main(void) {
     test_ref_fd();
     static const int l1[4] = {5, 1, 9, 3}, l2[1] = {1}, l3[3] = {31, 2, 7};
@@ -146,5 +217,6 @@ int main(void) {
     static const int l5[5] = {64, 65, 129, 150, 63};
     test_kernel(5, l5, 16, 2, 500);
     test_determinism();
+    test_shared();
     return check_summary("test_nn_attention");
 }

@@ -92,8 +92,9 @@ typedef struct {
     int B;
     size_t N;
     int *len, *pos, *tok;
+    int *parent, *prefix;  // [B] shared prefixes (gpt_forward_shared): −1 / 0 for a plain row
     size_t *off, *att_off;
-    size_t att_size;     // Σ NH·len²
+    size_t att_size;     // Σ NH·len·(prefix + len)
 
     GPTActs a;
     size_t cap_N, cap_att, cap_B;
@@ -137,11 +138,26 @@ size_t gpt_memory_estimate(const GPTConfig *c, int trainable, size_t tokens, siz
 // land in m->a.lnf [N, C]. Fails if a row is empty or longer than n_ctx or a token is out of
 // the vocabulary. When m->trainable, the activations are kept for gpt_backward.
 int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e);
-// 1 when the stored training forward is of exactly these rows (B, len[], tokens[]) and no
-// optimizer step has run since (gpt_adamw_apply forgets it): a caller that needs this forward
-// again — PPO's first training minibatch after its scoring pass — may go straight to the head
-// or gpt_backward. The caller vouches that nothing else changed the weights meanwhile.
-int gpt_forward_stored(const GPT *m, int B, const int *len, const int *tokens);
+// The same with shared prefixes (prompt sharing; parent / prefix NULL: gpt_forward). Row b with
+// parent[b] = p ≥ 0 continues the first prefix[b] tokens of row p: its tokens sit at positions
+// prefix[b] … prefix[b] + len[b] − 1 and attend to row p's first prefix[b] positions before their
+// own — the outputs (and gradients) of row b are those of the row p[0 … prefix[b]) + row b,
+// while the prefix runs once. The caller vouches that the rows really share that prefix.
+// Rules (checked): p < b, row p has no parent, 1 ≤ prefix[b] ≤ len[p],
+// prefix[b] + len[b] ≤ n_ctx. parent[b] = −1: a plain row (prefix[b] ignored).
+int gpt_forward_shared(GPT *m, int B, const int *len, const int *tokens, const int *parent,
+                       const int *prefix, Err *e);
+// Whether callers should pack rows with a common prompt as shared prefixes: yes, unless the
+// environment sets RLHF_PROMPT_SHARING=0 (every row then runs its whole prompt — the same
+// results up to summation order, for tests and for anyone who doubts it).
+int gpt_prompt_sharing(void);
+// 1 when the stored training forward is of exactly these rows (B, len[], tokens[], parent[] /
+// prefix[] as given to gpt_forward_shared, NULL for none) and no optimizer step has run since
+// (gpt_adamw_apply forgets it): a caller that needs this forward again — PPO's first training
+// minibatch after its scoring pass — may go straight to the head or gpt_backward. The caller
+// vouches that nothing else changed the weights meanwhile.
+int gpt_forward_stored(const GPT *m, int B, const int *len, const int *tokens, const int *parent,
+                       const int *prefix);
 // LM head on the last forward: for positions with target[n] >= 0, logp[n] = log p(target | ·)
 // under softmax(logits·inv_temp), ent[n] (may be NULL) = entropy of that distribution.
 void gpt_lm_logprobs(GPT *m, const int *target, float inv_temp, float *logp, float *ent);

@@ -27,6 +27,8 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att) {
         m->len = xrealloc(m->len, (size_t)B * sizeof(int));
         m->off = xrealloc(m->off, (size_t)B * sizeof(size_t));
         m->att_off = xrealloc(m->att_off, (size_t)B * sizeof(size_t));
+        m->parent = xrealloc(m->parent, (size_t)B * sizeof(int));
+        m->prefix = xrealloc(m->prefix, (size_t)B * sizeof(int));
     }
     size_t L = m->trainable ? (size_t)c->n_layer : 1;
     GPTActs *a = &m->a;
@@ -70,16 +72,35 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att) {
 }
 
 int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e) {
+    return gpt_forward_shared(m, B, len, tokens, NULL, NULL, e);
+}
+
+int gpt_prompt_sharing(void) {
+    const char *s = getenv("RLHF_PROMPT_SHARING");
+    return !(s && !strcmp(s, "0"));
+}
+
+int gpt_forward_shared(GPT *m, int B, const int *len, const int *tokens, const int *parent,
+                       const int *prefix, Err *e) {
     const GPTConfig *c = &m->cfg;
     if (B <= 0) return err_set(e, "forward: empty batch");
     size_t N = 0, att = 0;
     for (int b = 0; b < B; b++) {
+        int p = parent ? parent[b] : -1, pre = p >= 0 ? prefix[b] : 0;
         if (len[b] <= 0) return err_set(e, "forward: row %d is empty", b);
-        if (len[b] > c->n_ctx)
+        if (p >= b || p < -1)
+            return err_set(e, "forward: row %d names row %d as its parent (must be an earlier row)",
+                           b, p);
+        if (p >= 0 && parent[p] >= 0)
+            return err_set(e, "forward: row %d's parent, row %d, has a parent itself", b, p);
+        if (p >= 0 && (pre < 1 || pre > len[p]))
+            return err_set(e, "forward: row %d shares %d tokens of row %d, which has %d", b, pre,
+                           p, len[p]);
+        if (pre + len[b] > c->n_ctx)
             return err_set(e, "forward: row %d has %d tokens, more than the model's context of %d",
-                           b, len[b], c->n_ctx);
+                           b, pre + len[b], c->n_ctx);
         N += (size_t)len[b];
-        att += (size_t)c->n_head * (size_t)len[b] * (size_t)len[b];
+        att += attention_probs_floats(len[b], pre, c->n_head);
     }
     for (size_t n = 0; n < N; n++)
         if (tokens[n] < 0 || tokens[n] >= c->vocab_size)
@@ -91,12 +112,15 @@ int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e) {
     m->att_size = att;
     size_t o = 0, ao = 0;
     for (int b = 0; b < B; b++) {
+        int p = parent ? parent[b] : -1, pre = p >= 0 ? prefix[b] : 0;
         m->len[b] = len[b];
+        m->parent[b] = p;
+        m->prefix[b] = pre;
         m->off[b] = o;
         m->att_off[b] = ao;
-        for (int i = 0; i < len[b]; i++) m->pos[o + (size_t)i] = i;
+        for (int i = 0; i < len[b]; i++) m->pos[o + (size_t)i] = pre + i;
         o += (size_t)len[b];
-        ao += (size_t)c->n_head * (size_t)len[b] * (size_t)len[b];
+        ao += attention_probs_floats(len[b], pre, c->n_head);
     }
     memcpy(m->tok, tokens, N * sizeof(int));
     m->head_kept = 0;
@@ -116,7 +140,8 @@ int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e) {
 
         layernorm_forward(a->ln, ln1m, ln1r, res, w->ln1w, w->ln1b, N, C);
         gpt_linear(m, 4 * l + 0, qkv, a->ln, w->qkvw, w->qkvb, N, C, 3 * C);
-        attention_forward(atty, attp, qkv, m->len, m->off, m->att_off, B, C, (int)NH);
+        attention_forward_shared(atty, attp, qkv, m->len, m->off, m->att_off, m->parent, m->prefix, B,
+                                 C, (int)NH);
         gpt_linear(m, 4 * l + 1, a->proj, atty, w->attprojw, w->attprojb, N, C, C);
         residual_forward(res2, res, a->proj, N * C);
         layernorm_forward(a->ln, ln2m, ln2r, res2, w->ln2w, w->ln2b, N, C);
@@ -131,11 +156,13 @@ int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e) {
     return 0;
 }
 
-int gpt_forward_stored(const GPT *m, int B, const int *len, const int *tokens) {
+int gpt_forward_stored(const GPT *m, int B, const int *len, const int *tokens, const int *parent,
+                       const int *prefix) {
     if (!m->has_forward || B != m->B) return 0;
     size_t N = 0;
     for (int b = 0; b < B; b++) {
-        if (len[b] != m->len[b]) return 0;
+        int p = parent ? parent[b] : -1, pre = p >= 0 ? prefix[b] : 0;
+        if (len[b] != m->len[b] || p != m->parent[b] || pre != m->prefix[b]) return 0;
         N += (size_t)len[b];
     }
     return N == m->N && !memcmp(tokens, m->tok, N * sizeof(int));
@@ -210,7 +237,8 @@ void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
         // attention: res2 = res_in + attproj(attn(qkv(ln1(res_in)))); dres holds d res2
         matmul_backward_set(a->datty, gl->attprojw, gl->attprojb, a->dres, atty, w->attprojw, N, C, C);
         memset(a->dqkv, 0, N * 3 * C * sizeof(float));
-        attention_backward(a->dqkv, a->datty, qkv, attp, m->len, m->off, m->att_off, m->B, C, (int)NH);
+        attention_backward_shared(a->dqkv, a->datty, qkv, attp, m->len, m->off, m->att_off, m->parent,
+                                  m->prefix, m->B, C, (int)NH);
         layernorm_forward(a->ln, ln1m, ln1r, res_in, w->ln1w, w->ln1b, N, C);
         matmul_backward_set(a->dln, gl->qkvw, gl->qkvb, a->dqkv, a->ln, w->qkvw, N, C, 3 * C);
         layernorm_backward(a->dres, gl->ln1w, gl->ln1b, a->dln, res_in, w->ln1w, ln1m, ln1r, N, C);

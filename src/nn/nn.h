@@ -69,6 +69,21 @@ void attention_forward(float *out, float *att, const float *qkv, const int *len,
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                         const int *len, const size_t *off, const size_t *att_off, int B, size_t C,
                         int NH);
+// The same with shared prefixes (parent, prefix NULL: as above). A row b with parent[b] = p ≥ 0
+// (p < b, itself without a parent) continues the first prefix[b] (1 … len[p]) tokens of row p:
+// its queries see those keys/values, then its own causally, as if the row were the parent's
+// prefix followed by its own tokens; its backward adds into row p's K/V gradients. att for such
+// a row is len[b]×(prefix[b] + len[b]) per head (attention_probs_floats), each probability row the
+// prefix's columns then its own, the columns past the causal limit zero. Rows without a parent
+// have prefix[b] ignored.
+void attention_forward_shared(float *out, float *att, const float *qkv, const int *len,
+                              const size_t *off, const size_t *att_off, const int *parent,
+                              const int *prefix, int B, size_t C, int NH);
+void attention_backward_shared(float *dqkv, const float *dout, const float *qkv, const float *att,
+                               const int *len, const size_t *off, const size_t *att_off,
+                               const int *parent, const int *prefix, int B, size_t C, int NH);
+// Floats of att for one row of len tokens after prefix shared ones (0: none), all heads.
+size_t attention_probs_floats(int len, int prefix, int NH);
 
 // ---- causal attention against a KV cache (inference: prefill and decode) -----------------------
 // Row b has past[b] cached positions and n_new[b] new tokens (packed in q at q_off[b], row

@@ -65,17 +65,37 @@ void rollout_free(Rollout *r) {
     memset(r, 0, sizeof *r);
 }
 
+// A row whose prompt an earlier row of the pack already holds (the same tokens) shares it: the
+// row keeps only the prompt's last token (its logits predict the first response token) and
+// continues the earlier row's first plen − 1 positions (gpt_forward_shared).
 void rollout_pack(const Rollout *r, const int *rows, int n, RolloutPack *p) {
-    size_t N = 0, R = 0;
-    for (int i = 0; i < n; i++) {
-        N += (size_t)(r->plen[rows[i]] + r->rlen[rows[i]]);
-        R += (size_t)r->rlen[rows[i]];
-    }
     if ((size_t)n > p->cap_B) {
         p->cap_B = (size_t)n;
         p->rows = xrealloc(p->rows, p->cap_B * sizeof(int));
         p->len = xrealloc(p->len, p->cap_B * sizeof(int));
         p->rlen = xrealloc(p->rlen, p->cap_B * sizeof(int));
+        p->parent = xrealloc(p->parent, p->cap_B * sizeof(int));
+        p->prefix = xrealloc(p->prefix, p->cap_B * sizeof(int));
+    }
+    int share = gpt_prompt_sharing();
+    size_t N = 0, R = 0;
+    for (int i = 0; i < n; i++) {
+        int b = rows[i], P = r->plen[b];
+        p->parent[i] = -1;
+        p->prefix[i] = 0;
+        for (int j = 0; share && P >= 2 && j < i; j++) {
+            int a = rows[j];
+            if (p->parent[j] < 0 && r->plen[a] == P && !memcmp(r->ids[a], r->ids[b], (size_t)P * sizeof(int))) {
+                p->parent[i] = j;
+                p->prefix[i] = P - 1;
+                break;
+            }
+        }
+        p->rows[i] = b;
+        p->rlen[i] = r->rlen[b];
+        p->len[i] = P + r->rlen[b] - p->prefix[i];
+        N += (size_t)p->len[i];
+        R += (size_t)r->rlen[b];
     }
     if (N > p->cap_N) {
         p->cap_N = N;
@@ -90,13 +110,12 @@ void rollout_pack(const Rollout *r, const int *rows, int n, RolloutPack *p) {
     p->B = n; p->N = N; p->n_resp = R;
     size_t o = 0, k = 0;
     for (int i = 0; i < n; i++) {
-        int b = rows[i], P = r->plen[b], L = P + r->rlen[b];
-        p->rows[i] = b; p->len[i] = L; p->rlen[i] = r->rlen[b];
-        memcpy(p->tokens + o, r->ids[b], (size_t)L * sizeof(int));
+        int b = rows[i], skip = p->prefix[i], P = r->plen[b] - skip, L = p->len[i];
+        memcpy(p->tokens + o, r->ids[b] + skip, (size_t)L * sizeof(int));
         for (int t = 0; t < L; t++) p->targets[o + (size_t)t] = -1;
         for (int t = 0; t < r->rlen[b]; t++, k++) {
             size_t at = o + (size_t)(P - 1 + t);
-            p->targets[at] = r->ids[b][P + t];
+            p->targets[at] = r->ids[b][r->plen[b] + t];
             p->idx[k] = r->roff[b] + (size_t)t;
             p->pos[k] = at;
         }
@@ -105,7 +124,7 @@ void rollout_pack(const Rollout *r, const int *rows, int n, RolloutPack *p) {
 }
 
 void rollout_pack_free(RolloutPack *p) {
-    free(p->rows); free(p->len); free(p->rlen); free(p->tokens); free(p->targets);
+    free(p->rows); free(p->len); free(p->rlen); free(p->parent); free(p->prefix); free(p->tokens); free(p->targets);
     free(p->idx); free(p->pos);
     memset(p, 0, sizeof *p);
 }
@@ -113,7 +132,7 @@ void rollout_pack_free(RolloutPack *p) {
 int rollout_logprobs(GPT *m, const RolloutPack *p, float inv_temp, double *logp, double *ent,
                      Err *e) {
     if (p->B == 0) return 0;
-    if (gpt_forward(m, p->B, p->len, p->tokens, e)) return -1;
+    if (gpt_forward_shared(m, p->B, p->len, p->tokens, p->parent, p->prefix, e)) return -1;
     float *lp = falloc(p->N), *en = ent ? falloc(p->N) : NULL;
     gpt_lm_logprobs(m, p->targets, inv_temp, lp, en);
     for (size_t k = 0; k < p->n_resp; k++) {
@@ -126,7 +145,7 @@ int rollout_logprobs(GPT *m, const RolloutPack *p, float inv_temp, double *logp,
 
 int rollout_values(GPT *m, const RolloutPack *p, double *val, Err *e) {
     if (p->B == 0) return 0;
-    if (gpt_forward(m, p->B, p->len, p->tokens, e)) return -1;
+    if (gpt_forward_shared(m, p->B, p->len, p->tokens, p->parent, p->prefix, e)) return -1;
     float *v = falloc(p->N);
     gpt_values(m, v);
     for (size_t k = 0; k < p->n_resp; k++) val[k] = v[p->pos[k]];
@@ -136,7 +155,7 @@ int rollout_values(GPT *m, const RolloutPack *p, double *val, Err *e) {
 
 int rollout_last_values(GPT *m, const RolloutPack *p, double *out, Err *e) {
     if (p->B == 0) return 0;
-    if (gpt_forward(m, p->B, p->len, p->tokens, e)) return -1;
+    if (gpt_forward_shared(m, p->B, p->len, p->tokens, p->parent, p->prefix, e)) return -1;
     float *v = falloc(p->N);
     gpt_values(m, v);
     size_t o = 0;
