@@ -422,35 +422,45 @@ static void test_shuffle_split_batches(void) {
     for (size_t i = 0; i < va.n && i < va2.n; i++)
         if (va.cmp[i].line != va2.cmp[i].line || !data_is_val(1, va.cmp[i].line, 0.25)) lines_ok = 0;
     CHECK(lines_ok, "same validation records on reload");
-    // batches: global batch 16 over the train set, every example once, rows per response
-    BatchIter it;
-    DataBatch bt = {0};
-    batch_iter_init(&it, &tr, 16, 5, 0, 1);
-    size_t total = 0;
-    int rows_ok = 1;
-    char *hit = xcalloc(tr.n, 1);
-    while (batch_iter_next(&it, &bt)) {
-        total += (size_t)bt.n_examples;
-        if (bt.B != 2 * bt.n_examples) rows_ok = 0;
-        size_t off = 0;
-        for (int r = 0; r < bt.B; r++) {
-            const CmpExample *cx = &tr.cmp[bt.example[r]];
-            hit[bt.example[r]] = 1;
-            if (bt.len[r] != cx->n_prompt + cx->n_resp[bt.response[r]]) rows_ok = 0;
-            for (int i = 0; i < bt.len[r]; i++) {
-                int want = i + 1 >= cx->n_prompt && i + 1 < bt.len[r] ? bt.tokens[off + i + 1] : -1;
-                if (bt.targets[off + i] != want) rows_ok = 0;
+    // batches: global batch 16 over the train set, every example once, rows per response; with
+    // prompt sharing (the default) the rejected row holds the prompt's last token and its response
+    // and continues the chosen row's first n_prompt − 1 positions; without, it holds everything
+    for (int share = 1; share >= 0; share--) {
+        if (!share) setenv("RLHF_PROMPT_SHARING", "0", 1);
+        BatchIter it;
+        DataBatch bt = {0};
+        batch_iter_init(&it, &tr, 16, 5, 0, 1);
+        size_t total = 0;
+        int rows_ok = 1;
+        char *hit = xcalloc(tr.n, 1);
+        while (batch_iter_next(&it, &bt)) {
+            total += (size_t)bt.n_examples;
+            if (bt.B != 2 * bt.n_examples) rows_ok = 0;
+            size_t off = 0;
+            for (int r = 0; r < bt.B; r++) {
+                const CmpExample *cx = &tr.cmp[bt.example[r]];
+                hit[bt.example[r]] = 1;
+                int child = share && bt.response[r] > 0, skip = child ? cx->n_prompt - 1 : 0;
+                if (bt.parent[r] != (child ? r - 1 : -1) || bt.prefix[r] != skip) rows_ok = 0;
+                if (bt.len[r] != cx->n_prompt - skip + cx->n_resp[bt.response[r]]) rows_ok = 0;
+                if (bt.tokens[off] != cx->prompt[skip]) rows_ok = 0;
+                for (int i = 0; i < bt.len[r]; i++) {
+                    int want = i + 1 + skip >= cx->n_prompt && i + 1 < bt.len[r] ? bt.tokens[off + i + 1] : -1;
+                    if (bt.targets[off + i] != want) rows_ok = 0;
+                }
+                off += (size_t)bt.len[r];
             }
-            off += (size_t)bt.len[r];
+            if (off != bt.N) rows_ok = 0;
         }
-        if (off != bt.N) rows_ok = 0;
+        int all = 1;
+        for (size_t i = 0; i < tr.n; i++) all &= hit[i];
+        CHECK(total == tr.n && all && rows_ok,
+              "batches cover the epoch once; comparison rows and targets (prompt sharing %d)", share);
+        free(hit);
+        batch_iter_free(&it);
+        data_batch_free(&bt);
     }
-    int all = 1;
-    for (size_t i = 0; i < tr.n; i++) all &= hit[i];
-    CHECK(total == tr.n && all && rows_ok, "batches cover the epoch once; comparison rows and targets");
-    free(hit);
-    batch_iter_free(&it);
-    data_batch_free(&bt);
+    unsetenv("RLHF_PROMPT_SHARING");
     dataset_free(&tr);
     dataset_free(&va);
     dataset_free(&tr2);

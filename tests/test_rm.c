@@ -71,7 +71,7 @@ static void test_loss_through_model(void) {
     // hand computation from the head's values at each row's last token (the EOS)
     float *val_ = falloc(b.N);
     Err e2;
-    gpt_forward(m, b.B, b.len, b.tokens, &e2);
+    gpt_forward_shared(m, b.B, b.len, b.tokens, b.parent, b.prefix, &e2);
     gpt_values(m, val_);
     size_t off = 0;
     int eos_ok = 1;

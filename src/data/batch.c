@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dist/dist.h"
+#include "model/gpt.h"
 
 static void reserve(DataBatch *b, int rows, size_t toks) {
     if ((size_t)(b->B + rows) > b->cap_rows) {
@@ -12,6 +13,8 @@ static void reserve(DataBatch *b, int rows, size_t toks) {
         b->len = xrealloc(b->len, b->cap_rows * sizeof(int));
         b->example = xrealloc(b->example, b->cap_rows * sizeof(int));
         b->response = xrealloc(b->response, b->cap_rows * sizeof(int));
+        b->parent = xrealloc(b->parent, b->cap_rows * sizeof(int));
+        b->prefix = xrealloc(b->prefix, b->cap_rows * sizeof(int));
     }
     if (b->N + toks > b->cap_tok) {
         b->cap_tok = (b->N + toks) * 2;
@@ -33,6 +36,8 @@ static void add_row(DataBatch *b, int ex, int resp, const int *a, int na, const 
         g[i] = on ? t[nxt] : -1;
     }
     b->len[b->B] = n;
+    b->parent[b->B] = -1;
+    b->prefix[b->B] = 0;
     b->example[b->B] = ex;
     b->response[b->B++] = resp;
     b->N += (size_t)n;
@@ -44,8 +49,16 @@ void data_batch_add(DataBatch *b, const Dataset *ds, int i) {
         add_row(b, i, 0, s->ids, s->n, NULL, 0, s->mask, 0);
     } else if (ds->kind == DATA_CMP) {
         const CmpExample *c = &ds->cmp[i];
-        for (int k = 0; k < c->k; k++)
-            add_row(b, i, k, c->prompt, c->n_prompt, c->resp[k], c->n_resp[k], NULL, c->n_prompt);
+        int first = b->B, share = c->n_prompt >= 2 && gpt_prompt_sharing();
+        for (int k = 0; k < c->k; k++) {
+            if (k == 0 || !share) {
+                add_row(b, i, k, c->prompt, c->n_prompt, c->resp[k], c->n_resp[k], NULL, c->n_prompt);
+                continue;
+            }
+            add_row(b, i, k, c->prompt + c->n_prompt - 1, 1, c->resp[k], c->n_resp[k], NULL, 1);
+            b->parent[b->B - 1] = first;
+            b->prefix[b->B - 1] = c->n_prompt - 1;
+        }
     } else {
         const PromptExample *q = &ds->prm[i];
         add_row(b, i, 0, q->ids, q->n, NULL, 0, NULL, q->n + 1);
@@ -90,5 +103,7 @@ void data_batch_free(DataBatch *b) {
     free(b->targets);
     free(b->example);
     free(b->response);
+    free(b->parent);
+    free(b->prefix);
     memset(b, 0, sizeof *b);
 }

@@ -4,7 +4,12 @@
 // the epoch's order, and this process takes its share through dist_shard.
 //   SFT: one row per example; target[n] = ids[n+1] when mask[n+1] is 1, else −1.
 //   comparisons: one row per response (prompt + response_i), rows of an example adjacent;
-//     targets on the response tokens (the positions predicting them), −1 on the prompt.
+//     targets on the response tokens (the positions predicting them), −1 on the prompt. When
+//     gpt_prompt_sharing() (model/gpt.h) and the prompt has ≥ 2 tokens, the example's prompt runs
+//     once: response 0's row holds it whole; each later response's row holds only the prompt's
+//     last token (whose logits predict the response's first token) and the response, and
+//     continues response 0's row's first n_prompt − 1 positions (parent / prefix, for
+//     gpt_forward_shared).
 //   prompts: one row per prompt, every target −1.
 #ifndef RLHF_DATA_BATCH_H
 #define RLHF_DATA_BATCH_H
@@ -22,6 +27,8 @@ typedef struct {
     int *targets;   // [N]
     int *example;   // [B] dataset index of each row's example
     int *response;  // [B] response index within the example (comparisons), else 0
+    int *parent;    // [B] the row whose first prefix[b] tokens this row continues, or −1
+    int *prefix;    // [B] (0 when parent[b] is −1)
     int n_examples; // examples in this share
     size_t cap_rows, cap_tok;
 } DataBatch;

@@ -88,7 +88,7 @@ int loop_open_run(RunDir *run, const char *out, int resume, json_t **stored, Err
 typedef struct {
     double loss_sum;                // Σ of per-item losses
     double count;                   // items the reported loss is a mean over
-    double tokens;                  // tokens forwarded (for tokens_per_s; 0 = not reported)
+    double tokens;                  // tokens forwarded, a shared prompt once (tokens_per_s; 0 = none)
     double extra[LOOP_MAX_EXTRA];   // sums of the stage's extra metrics (divided by count)
 } LoopMicro;
 

@@ -58,7 +58,7 @@ double rm_example_loss(const CmpExample *ex, const double *r, double m, double c
 int rm_batch_loss(GPT *m, const Dataset *ds, const DataBatch *b, int ignore_margin, double centre,
                   double *rewards, float *dval, RmStats *st, Err *e) {
     if (b->B == 0) return 0;
-    if (gpt_forward(m, b->B, b->len, b->tokens, e)) return -1;
+    if (gpt_forward_shared(m, b->B, b->len, b->tokens, b->parent, b->prefix, e)) return -1;
     float *val = falloc(b->N);
     gpt_values(m, val);
     double *r = xmalloc((size_t)b->B * sizeof(double)), *dr = xcalloc((size_t)b->B, sizeof(double));
