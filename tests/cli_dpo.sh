@@ -2,7 +2,8 @@
 # tests/cli_dpo.sh — `rlhf dpo` end to end on a tiny byte-tokenizer model from `rlhf init`: the run
 # folder (config.json, metrics.jsonl with the DPO metrics and validation rows, final/ = the policy
 # with the tokenizer), step 0 at log 2, resume after kill -9 giving bit-identical final weights,
-# IPO and label smoothing, bad data → FILE:LINE and exit 1, --help with defaults.
+# IPO and label smoothing, bad data → FILE:LINE and exit 1, --help with defaults; the run without
+# prompt sharing agrees with the shared one.
 set -u
 . "$(dirname "$0")/support/cli.sh" cli_dpo
 
@@ -56,6 +57,13 @@ f = json.load(open(d + "/final/config.json"))
 assert not f.get("score_head"), f
 PY
 expect_rc 1 "refuses to overwrite a run" "$RLHF" dpo "${ARGS[@]}" --out "$T/a"
+
+# prompt sharing: the same run with every row running its whole prompt (RLHF_PROMPT_SHARING=0)
+# gives the same metrics up to summation order, forwarding more tokens
+expect_rc 0 "dpo without prompt sharing" env RLHF_PROMPT_SHARING=0 "$RLHF" dpo "${ARGS[@]}" --out "$T/a0"
+python3 "$(dirname "$0")/support/metrics_close.py" "$T/a" "$T/a0" \
+  && ok "dpo: shared prompts give the unshared run's metrics, fewer tokens" \
+  || bad "dpo: shared prompts give the unshared run's metrics, fewer tokens"
 
 # --bf16: the reference's log-probabilities go through the policy's (bf16) products, so the first
 # step still starts at log 2 with a zero margin; and the run learns

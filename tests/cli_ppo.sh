@@ -137,6 +137,15 @@ assert len(rows) == 6 and rows[0]["kl"] == 0 and rows[0]["kl_estimate"] == 0 and
 assert all(r["training_forwards_reused"] == 0 for r in rows)  # no scoring forward of the policy to reuse
 assert all(r["sampler_logp_maxdiff"] < 1e-3 and r["entropy"] > 0.1 and r["first_ratio_dev"] == 0 for r in rows)
 PY
+# prompt sharing: a group's 4 rows run their prompt once in every pack (scoring, reward model,
+# training); without it (RLHF_PROMPT_SHARING=0) the same run gives the same metrics up to
+# summation order, forwarding more tokens
+expect_rc 0 "grpo 1×1 without prompt sharing" env RLHF_PROMPT_SHARING=0 "$RLHF" grpo "${COMMON[@]}" \
+  --reward-cmd "$SCORE" --out "$T/g11u" --iterations 6 --rollouts 32 --group 4 --minibatch 32 --epochs 1 \
+  --beta 0.1 --eval-every 0
+python3 "$(dirname "$0")/support/metrics_close.py" "$T/g11" "$T/g11u" \
+  && ok "grpo: shared prompts give the unshared run's metrics, fewer tokens" \
+  || bad "grpo: shared prompts give the unshared run's metrics, fewer tokens"
 
 # a larger β keeps the policy closer to the reference
 expect_rc 0 "ppo with β 0.3" "$RLHF" ppo "${COMMON[@]}" --reward-cmd "$SCORE" --out "$T/ppo_b3" \

@@ -2,7 +2,8 @@
 # tests/cli_rm.sh — `rlhf rm` end to end: --help, a tiny reward model from `rlhf init` on synthetic
 # preferences (chosen responses end with "!"), the run folder, final/config.json's classification
 # layout and normalisation keys, `rlhf score` applying the normalisation (the reference set's mean
-# score ≈ 0; --raw gives the head's output), resume after kill -9 bit-identical, bad data → FILE:LINE.
+# score ≈ 0; --raw gives the head's output), resume after kill -9 bit-identical, bad data → FILE:LINE,
+# the run without prompt sharing agreeing with the shared one.
 set -u
 . "$(dirname "$0")/support/cli.sh" cli_rm
 
@@ -30,6 +31,12 @@ ARGS=(--model "$T/tiny" --data "$T/prefs.jsonl" --steps 30 --batch 8 --lr 3e-3 -
       --eval-every 10 --ckpt-every 5 --keep-checkpoints 3 --val-fraction 0.2 --center 0.01
       --norm-data "$T/ref.jsonl" --seed 4 --quiet)
 expect_rc 0 "rm runs" "$RLHF" rm "${ARGS[@]}" --out "$T/a"
+# prompt sharing: the same run with every row running its whole prompt (RLHF_PROMPT_SHARING=0)
+# gives the same metrics up to summation order, forwarding more tokens
+expect_rc 0 "rm without prompt sharing" env RLHF_PROMPT_SHARING=0 "$RLHF" rm "${ARGS[@]}" --out "$T/a0"
+python3 "$(dirname "$0")/support/metrics_close.py" "$T/a" "$T/a0" \
+  && ok "rm: shared prompts give the unshared run's metrics, fewer tokens" \
+  || bad "rm: shared prompts give the unshared run's metrics, fewer tokens"
 for f in config.json metrics.jsonl loss.svg final/config.json final/model.safetensors final/tokenizer_config.json; do
   [ -s "$T/a/$f" ] && ok "run has $f" || bad "run has $f"
 done
