@@ -6,20 +6,21 @@
 #include "model/gpt.h"
 #include "nn/nn.h"
 
-// What to grow a buffer of capacity `cap` to when `need` no longer fits: exactly `need` the first
-// time (a fixed batch shape never grows again), else 25% headroom — ragged batches change size
-// every step, and each regrowth re-allocates and zeroes every activation buffer (tens of ms of
-// page faults at the tiny model's shapes) — but never past `most`, what B rows of the full
-// context can need.
-static size_t grown(size_t cap, size_t need, size_t most) {
-    size_t want = cap == 0 ? need : need + need / 4;
+// What to grow a buffer of capacity `cap` to when `need` no longer fits: 25% headroom when the
+// batch is ragged (its rows differ in length, or share prompts: such batches change size every
+// step, and each regrowth re-allocates and zeroes every activation buffer — tens of ms of page
+// faults at the tiny model's shapes, as much as a step) or when a buffer grows a second time;
+// exactly `need` the first time for rows of one length (a fixed batch shape never grows again);
+// never past `most`, what B rows of the full context can need.
+static size_t grown(size_t cap, size_t need, size_t most, int ragged) {
+    size_t want = cap == 0 && !ragged ? need : need + need / 4;
     if (want > most) want = most;
     return want > need ? want : need;
 }
 
 // Grows the batch bookkeeping and activation buffers to hold N tokens in B rows (attention
 // probabilities: att floats per layer).
-static void ensure_capacity(GPT *m, int B, size_t N, size_t att) {
+static void ensure_capacity(GPT *m, int B, size_t N, size_t att, int ragged) {
     const GPTConfig *c = &m->cfg;
     size_t C = (size_t)c->n_embd;
     if ((size_t)B > m->cap_B) {
@@ -33,7 +34,7 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att) {
     size_t L = m->trainable ? (size_t)c->n_layer : 1;
     GPTActs *a = &m->a;
     if (N > m->cap_N) {
-        N = m->cap_N = grown(m->cap_N, N, (size_t)B * (size_t)c->n_ctx);
+        N = m->cap_N = grown(m->cap_N, N, (size_t)B * (size_t)c->n_ctx, ragged);
         m->pos = xrealloc(m->pos, N * sizeof(int));
         m->tok = xrealloc(m->tok, N * sizeof(int));
         m->head_target = xrealloc(m->head_target, N * sizeof(int));
@@ -63,7 +64,7 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att) {
     }
     if (att > m->cap_att) {
         size_t ctx = (size_t)c->n_ctx;
-        att = m->cap_att = grown(m->cap_att, att, (size_t)B * (size_t)c->n_head * ctx * ctx);
+        att = m->cap_att = grown(m->cap_att, att, (size_t)B * (size_t)c->n_head * ctx * ctx, ragged);
         free(a->att);
         a->att = falloc_huge(L * att);
     }
@@ -85,8 +86,10 @@ int gpt_forward_shared(GPT *m, int B, const int *len, const int *tokens, const i
     const GPTConfig *c = &m->cfg;
     if (B <= 0) return err_set(e, "forward: empty batch");
     size_t N = 0, att = 0;
+    int ragged = 0;
     for (int b = 0; b < B; b++) {
         int p = parent ? parent[b] : -1, pre = p >= 0 ? prefix[b] : 0;
+        ragged |= len[b] != len[0] || p >= 0;
         if (len[b] <= 0) return err_set(e, "forward: row %d is empty", b);
         if (p >= b || p < -1)
             return err_set(e, "forward: row %d names row %d as its parent (must be an earlier row)",
@@ -106,7 +109,7 @@ int gpt_forward_shared(GPT *m, int B, const int *len, const int *tokens, const i
         if (tokens[n] < 0 || tokens[n] >= c->vocab_size)
             return err_set(e, "forward: token %d at position %zu is outside the vocabulary (0..%d)",
                            tokens[n], n, c->vocab_size - 1);
-    ensure_capacity(m, B, N, att);
+    ensure_capacity(m, B, N, att, ragged);
     m->B = B;
     m->N = N;
     m->att_size = att;

@@ -102,11 +102,13 @@ static dnnl_primitive_t prim_for(GemmOp ta, GemmOp tb, float beta, int bf16, int
     return prim;
 }
 
+// A bf16 copy buffer holding at least n values: exactly n the first time, 25% headroom when it
+// grows again (ragged batches change size every step; each regrowth faults the pages in anew).
 static uint16_t *grow(uint16_t **buf, size_t *cap, size_t n) {
     if (*cap < n) {
         free(*buf);
-        *cap = n;
-        *buf = xalloc_huge(n * sizeof **buf);
+        *cap = *cap ? n + n / 4 : n;
+        *buf = xalloc_huge(*cap * sizeof **buf);
     }
     return *buf;
 }
