@@ -1,6 +1,8 @@
 // tests/support/tiny.c — tiny models and batches (see tiny.h).
 #include "tiny.h"
 
+#include <math.h>
+
 #include "util/rng.h"
 
 GPTConfig tiny_config(int score_head) {
@@ -32,4 +34,19 @@ size_t tiny_tokens(int *tok, const int *len, int B, int V, unsigned long long se
     for (int b = 0; b < B; b++)
         for (int i = 0; i < len[b]; i++) tok[n++] = (int)rng_below(&r, (uint64_t)V);
     return n;
+}
+
+double tiny_max_rel(const float *a, const float *b, size_t n) {
+    double worst = 0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)b[i]));
+    }
+    return worst / scale;
+}
+
+double tiny_max_abs(const float *a, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i]));
+    return m;
 }
