@@ -85,7 +85,8 @@ void rollout_pack(const Rollout *r, const int *rows, int n, RolloutPack *p) {
         p->prefix[i] = 0;
         for (int j = 0; share && P >= 2 && j < i; j++) {
             int a = rows[j];
-            if (p->parent[j] < 0 && r->plen[a] == P && !memcmp(r->ids[a], r->ids[b], (size_t)P * sizeof(int))) {
+            if (p->parent[j] < 0 && r->plen[a] == P &&
+                !memcmp(r->ids[a], r->ids[b], (size_t)P * sizeof(int))) {
                 p->parent[i] = j;
                 p->prefix[i] = P - 1;
                 break;
