@@ -64,6 +64,9 @@ expect_rc 0 "dpo without prompt sharing" env RLHF_PROMPT_SHARING=0 "$RLHF" dpo "
 python3 "$(dirname "$0")/support/metrics_close.py" "$T/a" "$T/a0" \
   && ok "dpo: shared prompts give the unshared run's metrics, fewer tokens" \
   || bad "dpo: shared prompts give the unshared run's metrics, fewer tokens"
+expect_rc 2 "RLHF_PROMPT_SHARING=yes refused" env RLHF_PROMPT_SHARING=yes "$RLHF" dpo "${ARGS[@]}" --out "$T/abad"
+err_has "RLHF_PROMPT_SHARING refusal names the variable and the choices" "RLHF_PROMPT_SHARING=yes: expected 0 or 1"
+[ ! -e "$T/abad" ] && ok "a refused RLHF_PROMPT_SHARING writes nothing" || bad "a refused RLHF_PROMPT_SHARING writes nothing"
 
 # --bf16: the reference's log-probabilities go through the policy's (bf16) products, so the first
 # step still starts at log 2 with a zero margin; and the run learns

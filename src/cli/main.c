@@ -43,7 +43,8 @@ static void usage(FILE *f) {
     for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-15s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fprintf(f, "\nThreads: OMP_NUM_THREADS (default: all cores). fp32 matrix products: oneDNN; "
                "RLHF_SGEMM=openblas for OpenBLAS's sgemm. Large buffers ask for huge pages; "
-               "RLHF_HUGEPAGES=0 keeps 4 KiB pages.\n");
+               "RLHF_HUGEPAGES=0 keeps 4 KiB pages. Rows that share a prompt run it once; "
+               "RLHF_PROMPT_SHARING=0 runs every row whole.\n");
 }
 
 int main(int argc, char **argv) {
@@ -55,7 +56,8 @@ int main(int argc, char **argv) {
     }
     blas_check_threading();
     Err e;
-    if (gemm_check_env(&e) || hugepages_check_env(&e)) {
+    if (gemm_check_env(&e) || hugepages_check_env(&e) || env_switch_check("RLHF_PROMPT_SHARING", &e) ||
+        env_switch_check("RLHF_FORWARD_REUSE", &e)) {
         fprintf(stderr, "rlhf: %s\n", e.msg);
         dist_finalize();
         return 2;

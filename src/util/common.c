@@ -90,12 +90,14 @@ float *falloc(size_t count) {
 #define HUGE_MIN ((size_t)4 << 20)
 #define HUGE_PAGE ((size_t)2 << 20)
 
-int hugepages_check_env(Err *e) {
-    const char *v = getenv("RLHF_HUGEPAGES");
+int env_switch_check(const char *name, Err *e) {
+    const char *v = getenv(name);
     if (v && *v && strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
-        return err_set(e, "environment variable RLHF_HUGEPAGES=%s: expected 0 or 1", v);
+        return err_set(e, "environment variable %s=%s: expected 0 or 1", name, v);
     return 0;
 }
+
+int hugepages_check_env(Err *e) { return env_switch_check("RLHF_HUGEPAGES", e); }
 
 void *xalloc_huge(size_t bytes) {
     size_t align = 64;

@@ -34,6 +34,9 @@ void *xalloc_huge(size_t bytes);   // not zeroed
 // -1 with a message when RLHF_HUGEPAGES is set to something other than 0 or 1 (commands check
 // it at start-up; the allocators take any value but 0 as 1).
 int hugepages_check_env(Err *e);
+// An on/off switch in the environment (RLHF_PROMPT_SHARING, RLHF_FORWARD_REUSE): unset, empty,
+// 0 or 1; any other value is an error naming the variable.
+int env_switch_check(const char *name, Err *e);
 
 static inline size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 static inline size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
