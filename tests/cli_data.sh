@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/cli_data.sh — `rlhf data-stats`: record counts per shape, token-length percentiles,
-# truncation counts, bad lines listed with FILE:LINE messages, exit codes (0 good, 1 bad lines or
-# unreadable file, 2 usage), --skip-bad, and a trained BPE's special-token chat form.
+# what shared prompts save on comparison rows, truncation counts, bad lines listed with FILE:LINE
+# messages, exit codes (0 good, 1 bad lines or unreadable file, 2 usage), --skip-bad, and a
+# trained BPE's special-token chat form.
 set -u
 . "$(dirname "$0")/support/cli.sh" cli_data
 out_has() { if grep -qF -- "$2" "$T/out"; then ok "$1"; else bad "$1 (stdout lacks: $2)"; sed 's/^/     /' "$T/out" | head -30; fi; }
@@ -39,6 +40,14 @@ for row in (p, r, t):
 # the longest total is the messages record: "\n\nSystem: Be nice.\n\nUser: Hi\n\nAssistant:" (40) + " Hello" + EOS (7)
 assert int(t[3]) == 47, t
 PY
+# what prompt sharing saves on comparison rows: the plain template's prompt "\n\nUser: Q\n\nAssistant:"
+# is 21 tokens, " good" / " bad" / " a" + EOS 6 / 5 / 3: written out 27 + 26 + 3·24 = 125 tokens;
+# shared 27 + (1 + 5) + 24 + 2·(1 + 3) = 65 (the SFT record does not count)
+printf '%s\n' '{"prompt": "Q", "chosen": "good", "rejected": "bad"}' \
+  '{"prompt": "Q", "responses": ["a", "b", "c"], "ranking": [2, [0, 1]]}' \
+  '{"prompt": "Hi", "completion": "Hello!"}' >"$T/cmp.jsonl"
+expect_rc 0 "data-stats on comparisons" "$RLHF" data-stats "$T/cmp.jsonl"
+out_has "comparison rows with and without shared prompts" "comparison rows: 125 tokens, 65 with each prompt run once (48% fewer"
 expect_rc 0 "data-stats --max-len 30" "$RLHF" data-stats "$T/good.jsonl" --max-len 30
 out_has "truncation counted" "max-len 30: 2 records truncated"
 expect_rc 0 "data-stats --max-len 8" "$RLHF" data-stats "$T/good.jsonl" --max-len 8

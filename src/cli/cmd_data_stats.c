@@ -88,7 +88,7 @@ int cmd_data_stats(int argc, char **argv) {
         return 1;
     }
     long shape[REC_SHAPE_COUNT] = {0}, n_trunc = 0, n_cut_p = 0, n_cut_r = 0, n_too_long = 0,
-         n_pairs = 0, n_implicit = 0, n_margin = 0;
+         n_pairs = 0, n_implicit = 0, n_margin = 0, cmp_full = 0, cmp_shared = 0;
     IntVec lp = {0}, lr = {0}, lt = {0};
     TruncOpts none = {0, -1}, to = {max_len, min_prompt};
     DataRecord rec;
@@ -107,6 +107,11 @@ int cmd_data_stats(int argc, char **argv) {
             iv_push(&lt, x.prompt.n + x.resp[i].n);
         }
         if (x.k == 0) iv_push(&lt, x.prompt.n);
+        if (x.k >= 2)  // a comparison's rows with and without the prompt shared (data/batch.c)
+            for (int i = 0; i < x.k; i++) {
+                cmp_full += x.prompt.n + x.resp[i].n;
+                cmp_shared += (i > 0 && x.prompt.n >= 2 ? 1 : x.prompt.n) + x.resp[i].n;
+            }
         int kp, kr;
         int st = trunc_plan(&to, is_text ? 0 : ct.marker_len, x.prompt.n, x.resp_len0_max, &kp, &kr);
         if (st == ENC_TOO_LONG) n_too_long++;
@@ -139,6 +144,10 @@ int cmd_data_stats(int argc, char **argv) {
         print_row("prompt", &lp);
         print_row("response", &lr);
         print_row("total", &lt);
+        if (cmp_full > 0)
+            printf("comparison rows: %ld tokens, %ld with each prompt run once (%.0f%% fewer; "
+                   "RLHF_PROMPT_SHARING)\n", cmp_full, cmp_shared,
+                   100.0 * (double)(cmp_full - cmp_shared) / (double)cmp_full);
         if (max_len > 0)
             printf("max-len %d: %ld records truncated (%ld prompts cut from the left, %ld "
                    "responses cut from the right), %ld cannot fit\n", max_len, n_trunc, n_cut_p,
