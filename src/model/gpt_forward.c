@@ -76,10 +76,7 @@ int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e) {
     return gpt_forward_shared(m, B, len, tokens, NULL, NULL, e);
 }
 
-int gpt_prompt_sharing(void) {
-    const char *s = getenv("RLHF_PROMPT_SHARING");
-    return !(s && !strcmp(s, "0"));
-}
+int gpt_prompt_sharing(void) { return env_switch_on("RLHF_PROMPT_SHARING"); }
 
 int gpt_forward_shared(GPT *m, int B, const int *len, const int *tokens, const int *parent,
                        const int *prefix, Err *e) {

@@ -59,10 +59,7 @@ static char g_impl[64] = "none";
 static uint16_t *g_xb;  // bf16 copy of the input rows (bf16 mode), grown as needed
 static size_t g_xb_cap;
 
-int packed_enabled(void) {
-    const char *s = getenv("RLHF_PACKED");
-    return !(s && !strcmp(s, "0"));
-}
+int packed_enabled(void) { return env_switch_on("RLHF_PACKED"); }
 
 const char *packed_impl(void) { return g_impl; }
 

@@ -323,10 +323,7 @@ static int reuse_old_logprobs(const Ppo *P) {
 // is the scoring pass's last one when the packs match (score_rollout runs that pack last):
 // train_epochs then backpropagates the stored forward instead of running it again — the same
 // activations bit for bit. RLHF_FORWARD_REUSE=0 turns this off (the tests compare both ways).
-static int forward_reuse(void) {
-    const char *s = getenv("RLHF_FORWARD_REUSE");
-    return !(s && !strcmp(s, "0"));
-}
+static int forward_reuse(void) { return env_switch_on("RLHF_FORWARD_REUSE"); }
 
 // Old policy logprobs + entropies (unless reuse_old_logprobs: train_epochs fills them),
 // reference logprobs, critic values and reward scores, computed in the micro-batch packs of

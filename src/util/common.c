@@ -97,14 +97,18 @@ int env_switch_check(const char *name, Err *e) {
     return 0;
 }
 
+int env_switch_on(const char *name) {
+    const char *v = getenv(name);
+    return !(v && !strcmp(v, "0"));
+}
+
 int hugepages_check_env(Err *e) { return env_switch_check("RLHF_HUGEPAGES", e); }
 
 void *xalloc_huge(size_t bytes) {
     size_t align = 64;
     bytes = (bytes + 63) & ~(size_t)63;
     if (bytes == 0) bytes = 64;
-    const char *env = getenv("RLHF_HUGEPAGES");
-    if (bytes >= HUGE_MIN && !(env && !strcmp(env, "0"))) {
+    if (bytes >= HUGE_MIN && env_switch_on("RLHF_HUGEPAGES")) {
         align = HUGE_PAGE;
         bytes = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
     }

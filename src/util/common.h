@@ -37,6 +37,8 @@ int hugepages_check_env(Err *e);
 // An on/off switch in the environment (RLHF_PROMPT_SHARING, RLHF_FORWARD_REUSE): unset, empty,
 // 0 or 1; any other value is an error naming the variable.
 int env_switch_check(const char *name, Err *e);
+// Such a switch's state: on unless the variable is exactly "0".
+int env_switch_on(const char *name);
 
 static inline size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 static inline size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
