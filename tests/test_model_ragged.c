@@ -58,17 +58,17 @@ int main(void) {
           "rows 1.. changed when row 0's tokens changed");
     // gpt_forward_stored: the stored forward is tok2's batch; any other rows, a failed forward
     // (the stored one stays) or an optimizer step (weights changed) says no
-    CHECK(gpt_forward_stored(m, B, len, tok2, NULL, NULL), "the last forward's rows are not recognised");
-    CHECK(!gpt_forward_stored(m, B, len, tok, NULL, NULL), "other tokens taken for the stored forward");
+    CHECK(gpt_forward_stored(m, B, len, tok2, NULL, NULL, NULL), "the last forward's rows are not recognised");
+    CHECK(!gpt_forward_stored(m, B, len, tok, NULL, NULL, NULL), "other tokens taken for the stored forward");
     int len_b[4] = {len[0], len[1], len[2] - 1, len[3] + 1};
-    CHECK(!gpt_forward_stored(m, B, len_b, tok2, NULL, NULL), "other row lengths taken for the stored forward");
-    CHECK(!gpt_forward_stored(m, B - 1, len, tok2, NULL, NULL), "fewer rows taken for the stored forward");
+    CHECK(!gpt_forward_stored(m, B, len_b, tok2, NULL, NULL, NULL), "other row lengths taken for the stored forward");
+    CHECK(!gpt_forward_stored(m, B - 1, len, tok2, NULL, NULL, NULL), "fewer rows taken for the stored forward");
     int bad0[2] = {3, 0};
-    CHECK(gpt_forward(m, 2, bad0, tok, &e) != 0 && gpt_forward_stored(m, B, len, tok2, NULL, NULL),
+    CHECK(gpt_forward(m, 2, bad0, tok, &e) != 0 && gpt_forward_stored(m, B, len, tok2, NULL, NULL, NULL),
           "a refused forward changed the stored one");
     AdamWConfig oc = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f};
     gpt_adamw_step(m, &oc);
-    CHECK(!gpt_forward_stored(m, B, len, tok2, NULL, NULL), "the stored forward survived an optimizer step");
+    CHECK(!gpt_forward_stored(m, B, len, tok2, NULL, NULL, NULL), "the stored forward survived an optimizer step");
     // bad batches are refused with a message
     int bad_len[2] = {3, 0};
     CHECK(gpt_forward(m, 2, bad_len, tok, &e) != 0 && strstr(e.msg, "empty"), "empty row accepted");

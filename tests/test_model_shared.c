@@ -70,12 +70,12 @@ int main(void) {
     CHECK(rel <= 1e-5, "shared batch gradient differs from the full rows': %.3g of the largest (%.3g)", rel, gmax);
 
     // the stored forward is the shared one: the same rows without the table are not it
-    CHECK(gpt_forward_stored(m, B, len, tok, parent, prefix), "the shared forward is not recognised");
-    CHECK(!gpt_forward_stored(m, B, len, tok, NULL, NULL), "a plain batch taken for the shared forward");
+    CHECK(gpt_forward_stored(m, B, len, tok, parent, prefix, NULL), "the shared forward is not recognised");
+    CHECK(!gpt_forward_stored(m, B, len, tok, NULL, NULL, NULL), "a plain batch taken for the shared forward");
     int prefix2[B] = {0, 10, 0, 5, 9};
-    CHECK(!gpt_forward_stored(m, B, len, tok, parent, prefix2), "another prefix taken for the stored forward");
+    CHECK(!gpt_forward_stored(m, B, len, tok, parent, prefix2, NULL), "another prefix taken for the stored forward");
     int parent2[B] = {-1, 0, -1, 0, 0};
-    CHECK(!gpt_forward_stored(m, B, len, tok, parent2, prefix), "another parent taken for the stored forward");
+    CHECK(!gpt_forward_stored(m, B, len, tok, parent2, prefix, NULL), "another parent taken for the stored forward");
 
     // bad tables are refused with a message naming the row
     struct { int parent[B], prefix[B]; const char *msg; } bad[] = {
@@ -92,7 +92,7 @@ int main(void) {
     int long_len[2] = {30, 10}, lp[2] = {-1, 0}, lpre[2] = {0, 25}, many[40] = {0};
     CHECK(gpt_forward_shared(m, 2, long_len, many, lp, lpre, &e) != 0 && strstr(e.msg, "context"),
           "a row past the context through its prefix accepted");
-    CHECK(gpt_forward_stored(m, B, len, tok, parent, prefix), "a refused forward changed the stored one");
+    CHECK(gpt_forward_stored(m, B, len, tok, parent, prefix, NULL), "a refused forward changed the stored one");
 
     unsetenv("RLHF_PROMPT_SHARING");
     CHECK(gpt_prompt_sharing(), "sharing off by default");

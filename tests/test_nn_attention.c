@@ -2,7 +2,8 @@
 // lengths, including 1): double reference vs finite differences, fp32 kernel vs the reference
 // (outputs, saved probabilities, gradients, accumulation) on short rows and rows spanning several
 // of the kernel's causal blocks, packing independence, determinism; shared prefixes (a row that
-// continues another row's first tokens) against the same rows written out in full.
+// continues another row's first tokens) against the same rows written out in full; query tails
+// (the outputs of a row's last positions only) against the full computation.
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -204,6 +205,93 @@ static void test_shared(void) {
     free(eatt), free(eg), free(wout), free(watt), free(wg);
 }
 
+// Query tails (AttnBatch.tail): on the shared batch above, each row asks for the outputs of its
+// last tail[b] positions only (a tail that starts inside a 64-row block, one that starts on a
+// block boundary, whole rows, single positions), written compactly (qoff) or at their own rows.
+// Against the full computation with dout zero outside the tails: the tails' outputs and
+// probability rows, and every dqkv (keys and values of all positions still get gradients).
+static void test_tail(void) {
+    enum { B = 6 };
+    static const int len[B] = {70, 30, 5, 65, 1, 12}, parent[B] = {-1, 0, -1, 0, 2, 0},
+                     prefix[B] = {0, 40, 0, 70, 3, 1}, tail[B] = {7, 30, 1, 1, 1, 5};
+    size_t C = 16, C3 = 3 * C;
+    int NH = 2;
+    size_t off[B], aoff[B], qoff[B], N = 0, natt = 0, NT = 0;
+    for (int b = 0; b < B; b++) {
+        int pre = parent[b] >= 0 ? prefix[b] : 0;
+        off[b] = N, aoff[b] = natt, qoff[b] = NT;
+        N += (size_t)len[b], natt += attention_probs_floats(len[b], pre, NH), NT += (size_t)tail[b];
+    }
+    float *qkv = ref_rand_f(N * C3, 611, 2), *dout = ref_rand_f(N * C, 612, 1);
+    float *dtail = calloc(NT * C, 4);
+    for (int b = 0; b < B; b++) {  // dout outside the tails is zero; the compact copy of the rest
+        size_t skip = (size_t)(len[b] - tail[b]);
+        memset(dout + off[b] * C, 0, skip * C * 4);
+        memcpy(dtail + qoff[b] * C, dout + (off[b] + skip) * C, (size_t)tail[b] * C * 4);
+    }
+    float *out = calloc(N * C, 4), *att = calloc(natt, 4), *g = calloc(N * C3, 4);
+    attention_forward_shared(out, att, qkv, len, off, aoff, parent, prefix, B, C, NH);
+    attention_backward_shared(g, dout, qkv, att, len, off, aoff, parent, prefix, B, C, NH);
+    float *wout = calloc(NT * C, 4), *watt = calloc(natt, 4);
+    for (int b = 0; b < B; b++) {
+        int pre = parent[b] >= 0 ? prefix[b] : 0;
+        size_t W = (size_t)(pre + len[b]), skip = (size_t)(len[b] - tail[b]);
+        memcpy(wout + qoff[b] * C, out + (off[b] + skip) * C, (size_t)tail[b] * C * 4);
+        for (int h = 0; h < NH; h++)  // the tail's rows of each head's block
+            memcpy(watt + aoff[b] + (size_t)h * (size_t)tail[b] * W,
+                   att + aoff[b] + (size_t)h * (size_t)len[b] * W + skip * W,
+                   (size_t)tail[b] * W * 4);
+    }
+    AttnBatch ab = {.B = B, .len = len, .off = off, .att_off = aoff, .parent = parent,
+                    .prefix = prefix, .tail = tail, .qoff = qoff};
+    int saved = omp_get_max_threads();
+    float *first[3] = {0};
+    for (int nt = 1; nt <= 3; nt++) {
+        omp_set_num_threads(nt);
+        float *o = calloc(NT * C, 4), *a = calloc(natt, 4), *gt = calloc(N * C3, 4);
+        attention_forward_batch(o, a, qkv, &ab, C, NH);
+        attention_backward_batch(gt, dtail, qkv, a, &ab, C, NH);
+        for (int b = 0; b < B; b++) {  // only the tails' probability rows are written
+            int pre = parent[b] >= 0 ? prefix[b] : 0;
+            size_t used = (size_t)NH * (size_t)tail[b] * (size_t)(pre + len[b]);
+            for (size_t i = aoff[b] + used; i < aoff[b] + (size_t)NH * (size_t)len[b] * (size_t)(pre + len[b]); i++)
+                a[i] = 0.0f;
+        }
+        if (nt == 1) {
+            double *dw = ref_to_double(wout, NT * C), *da = ref_to_double(watt, natt),
+                   *dg = ref_to_double(g, N * C3);
+            check_close_f("tail attention out vs full", o, dw, NT * C, 1e-5, 1e-3);
+            check_close_f("tail attention probabilities vs full", a, da, natt, 1e-5, 1e-3);
+            check_close_f("tail attention dqkv vs full", gt, dg, N * C3, 1e-5, 1e-3);
+            free(dw), free(da), free(dg);
+            first[0] = o, first[1] = a, first[2] = gt;
+            continue;
+        }
+        check_bitwise("tail attention out (threads)", o, first[0], NT * C);
+        check_bitwise("tail attention att (threads)", a, first[1], natt);
+        check_bitwise("tail attention dqkv (threads)", gt, first[2], N * C3);
+        free(o), free(a), free(gt);
+    }
+    omp_set_num_threads(saved);
+    // qoff NULL: each tail's outputs at its own rows, the rows before it untouched
+    AttnBatch own = ab;
+    own.qoff = NULL;
+    float *o2 = calloc(N * C, 4), *a2 = calloc(natt, 4), *g2 = calloc(N * C3, 4);
+    attention_forward_batch(o2, a2, qkv, &own, C, NH);
+    attention_backward_batch(g2, dout, qkv, a2, &own, C, NH);
+    for (int b = 0; b < B; b++) {
+        size_t skip = (size_t)(len[b] - tail[b]);
+        for (size_t i = 0; i < skip * C; i++)
+            CHECK(o2[off[b] * C + i] == 0.0f, "row %d: an output before the tail was written", b);
+        CHECK(!memcmp(o2 + (off[b] + skip) * C, first[0] + qoff[b] * C, (size_t)tail[b] * C * 4),
+              "row %d: tail outputs at their own rows differ from the compact ones", b);
+    }
+    check_bitwise("tail attention dqkv (own rows vs compact)", g2, first[2], N * C3);
+    for (int k = 0; k < 3; k++) free(first[k]);
+    free(qkv), free(dout), free(dtail), free(out), free(att), free(g), free(wout), free(watt);
+    free(o2), free(a2), free(g2);
+}
+
 int main(void) {
     test_ref_fd();
     static const int l1[4] = {5, 1, 9, 3}, l2[1] = {1}, l3[3] = {31, 2, 7};
@@ -218,5 +306,6 @@ int main(void) {
     test_kernel(5, l5, 16, 2, 500);
     test_determinism();
     test_shared();
+    test_tail();
     return check_summary("test_nn_attention");
 }

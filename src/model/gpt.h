@@ -93,6 +93,10 @@ typedef struct {
     size_t N;
     int *len, *pos, *tok;
     int *parent, *prefix;  // [B] shared prefixes (gpt_forward_shared): −1 / 0 for a plain row
+    int *tail;             // [B] positions of each row that reach the head (gpt_forward_tail)
+    size_t *qoff;          // [B] a row's first tail position among the Nt tail positions
+    size_t Nt;             // Σ tail: the rows the last layer's attention output, MLP and
+    int tailed;            //   final norm run for; tailed: Nt < N (the last layer is compacted)
     size_t *off, *att_off;
     size_t att_size;     // Σ NH·len·(prefix + len)
 
@@ -147,17 +151,36 @@ int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e);
 // prefix[b] + len[b] ≤ n_ctx. parent[b] = −1: a plain row (prefix[b] ignored).
 int gpt_forward_shared(GPT *m, int B, const int *len, const int *tokens, const int *parent,
                        const int *prefix, Err *e);
+// The same, where only the last tail[b] (1 … len[b]) positions of row b need final hidden states
+// (tail NULL: every position). The last layer then computes keys and values for every position —
+// the tail's attention reads them — but its attention output, MLP and the final LayerNorm only
+// for the tail positions (SFT / DPO / RL heads read the response, a reward model its last token:
+// a prompt's positions skip most of one layer, forward and backward). The other positions' rows
+// of m->a.lnf are zero: the heads must not read them — gpt_lm_logprobs refuses a target there,
+// gpt_values gives 0 there, gpt_backward refuses a value gradient there.
+int gpt_forward_tail(GPT *m, int B, const int *len, const int *tokens, const int *parent,
+                     const int *prefix, const int *tail, Err *e);
+// tail[b] for heads that read the positions with target[n] ≥ 0 (the LM head, and value heads
+// trained on the same positions): from each row's first such position to its end (1 when a row
+// has none).
+void gpt_tail_from_targets(int B, const int *len, const int *target, int *tail);
+// gpt_forward_tail for the LM head on these targets (tails from gpt_tail_from_targets), and for a
+// scalar head read at each row's last position (tails of 1).
+int gpt_forward_targets(GPT *m, int B, const int *len, const int *tokens, const int *parent,
+                        const int *prefix, const int *target, Err *e);
+int gpt_forward_last(GPT *m, int B, const int *len, const int *tokens, const int *parent,
+                     const int *prefix, Err *e);
 // Whether callers should pack rows with a common prompt as shared prefixes: yes, unless the
 // environment sets RLHF_PROMPT_SHARING=0 (every row then runs its whole prompt — the same
 // results up to summation order, for tests and for anyone who doubts it).
 int gpt_prompt_sharing(void);
 // 1 when the stored training forward is of exactly these rows (B, len[], tokens[], parent[] /
-// prefix[] as given to gpt_forward_shared, NULL for none) and no optimizer step has run since
+// prefix[] and tail[] as given to gpt_forward_tail, NULL for none) and no optimizer step has run since
 // (gpt_adamw_apply forgets it): a caller that needs this forward again — PPO's first training
 // minibatch after its scoring pass — may go straight to the head or gpt_backward. The caller
 // vouches that nothing else changed the weights meanwhile.
 int gpt_forward_stored(const GPT *m, int B, const int *len, const int *tokens, const int *parent,
-                       const int *prefix);
+                       const int *prefix, const int *tail);
 // LM head on the last forward: for positions with target[n] >= 0, logp[n] = log p(target | ·)
 // under softmax(logits·inv_temp), ent[n] (may be NULL) = entropy of that distribution.
 void gpt_lm_logprobs(GPT *m, const int *target, float inv_temp, float *logp, float *ent);

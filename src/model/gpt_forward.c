@@ -30,6 +30,8 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att, int ragged) {
         m->att_off = xrealloc(m->att_off, (size_t)B * sizeof(size_t));
         m->parent = xrealloc(m->parent, (size_t)B * sizeof(int));
         m->prefix = xrealloc(m->prefix, (size_t)B * sizeof(int));
+        m->tail = xrealloc(m->tail, (size_t)B * sizeof(int));
+        m->qoff = xrealloc(m->qoff, (size_t)B * sizeof(size_t));
     }
     size_t L = m->trainable ? (size_t)c->n_layer : 1;
     GPTActs *a = &m->a;
@@ -80,6 +82,59 @@ int gpt_prompt_sharing(void) { return env_switch_on("RLHF_PROMPT_SHARING"); }
 
 int gpt_forward_shared(GPT *m, int B, const int *len, const int *tokens, const int *parent,
                        const int *prefix, Err *e) {
+    return gpt_forward_tail(m, B, len, tokens, parent, prefix, NULL, e);
+}
+
+void gpt_tail_from_targets(int B, const int *len, const int *target, int *tail) {
+    size_t o = 0;
+    for (int b = 0; b < B; b++) {
+        int first = len[b] - 1;
+        for (int i = 0; i < len[b]; i++)
+            if (target[o + (size_t)i] >= 0) { first = i; break; }
+        tail[b] = len[b] - first;
+        o += (size_t)len[b];
+    }
+}
+
+int gpt_forward_targets(GPT *m, int B, const int *len, const int *tokens, const int *parent,
+                        const int *prefix, const int *target, Err *e) {
+    if (B <= 0) return err_set(e, "forward: empty batch");
+    int *tail = xmalloc((size_t)B * sizeof(int));
+    gpt_tail_from_targets(B, len, target, tail);
+    int rc = gpt_forward_tail(m, B, len, tokens, parent, prefix, tail, e);
+    free(tail);
+    return rc;
+}
+
+int gpt_forward_last(GPT *m, int B, const int *len, const int *tokens, const int *parent,
+                     const int *prefix, Err *e) {
+    if (B <= 0) return err_set(e, "forward: empty batch");
+    int *tail = xmalloc((size_t)B * sizeof(int));
+    for (int b = 0; b < B; b++) tail[b] = 1;
+    int rc = gpt_forward_tail(m, B, len, tokens, parent, prefix, tail, e);
+    free(tail);
+    return rc;
+}
+
+// The last layer's compaction: rows' tail positions gathered to the front of a [N, C] buffer
+// (the k-th tail position to row k; in place: a row never moves back past its position) and
+// scattered back (the other rows zeroed).
+static void tail_gather(const GPT *m, float *dst, const float *src, size_t C) {
+    for (int b = 0; b < m->B; b++) {
+        size_t from = m->off[b] + (size_t)(m->len[b] - m->tail[b]);
+        memmove(dst + m->qoff[b] * C, src + from * C, (size_t)m->tail[b] * C * sizeof(float));
+    }
+}
+static void tail_scatter(const GPT *m, float *x, size_t C) {
+    for (int b = m->B - 1; b >= 0; b--) {
+        size_t skip = (size_t)(m->len[b] - m->tail[b]), to = m->off[b] + skip;
+        memmove(x + to * C, x + m->qoff[b] * C, (size_t)m->tail[b] * C * sizeof(float));
+        memset(x + m->off[b] * C, 0, skip * C * sizeof(float));
+    }
+}
+
+int gpt_forward_tail(GPT *m, int B, const int *len, const int *tokens, const int *parent,
+                     const int *prefix, const int *tail, Err *e) {
     const GPTConfig *c = &m->cfg;
     if (B <= 0) return err_set(e, "forward: empty batch");
     size_t N = 0, att = 0;
@@ -99,6 +154,9 @@ int gpt_forward_shared(GPT *m, int B, const int *len, const int *tokens, const i
         if (pre + len[b] > c->n_ctx)
             return err_set(e, "forward: row %d has %d tokens, more than the model's context of %d",
                            b, pre + len[b], c->n_ctx);
+        if (tail && (tail[b] < 1 || tail[b] > len[b]))
+            return err_set(e, "forward: row %d asks for its last %d positions of %d", b, tail[b],
+                           len[b]);
         N += (size_t)len[b];
         att += attention_probs_floats(len[b], pre, c->n_head);
     }
@@ -110,12 +168,15 @@ int gpt_forward_shared(GPT *m, int B, const int *len, const int *tokens, const i
     m->B = B;
     m->N = N;
     m->att_size = att;
-    size_t o = 0, ao = 0;
+    size_t o = 0, ao = 0, qo = 0;
     for (int b = 0; b < B; b++) {
         int p = parent ? parent[b] : -1, pre = p >= 0 ? prefix[b] : 0;
         m->len[b] = len[b];
         m->parent[b] = p;
         m->prefix[b] = pre;
+        m->tail[b] = tail ? tail[b] : len[b];
+        m->qoff[b] = qo;
+        qo += (size_t)m->tail[b];
         m->off[b] = o;
         m->att_off[b] = ao;
         for (int i = 0; i < len[b]; i++) m->pos[o + (size_t)i] = pre + i;
@@ -124,6 +185,8 @@ int gpt_forward_shared(GPT *m, int B, const int *len, const int *tokens, const i
     }
     memcpy(m->tok, tokens, N * sizeof(int));
     m->head_kept = 0;
+    m->Nt = qo;
+    m->tailed = qo < N && c->n_layer > 0;  // no layers: no layer to compact
 
     size_t C = (size_t)c->n_embd, NH = (size_t)c->n_head;
     GPTActs *a = &m->a;
@@ -140,37 +203,63 @@ int gpt_forward_shared(GPT *m, int B, const int *len, const int *tokens, const i
 
         layernorm_forward(a->ln, ln1m, ln1r, res, w->ln1w, w->ln1b, N, C);
         gpt_linear(m, 4 * l + 0, qkv, a->ln, w->qkvw, w->qkvb, N, C, 3 * C);
-        attention_forward_shared(atty, attp, qkv, m->len, m->off, m->att_off, m->parent, m->prefix, B,
-                                 C, (int)NH);
-        gpt_linear(m, 4 * l + 1, a->proj, atty, w->attprojw, w->attprojb, N, C, C);
-        residual_forward(res2, res, a->proj, N * C);
-        layernorm_forward(a->ln, ln2m, ln2r, res2, w->ln2w, w->ln2b, N, C);
-        gpt_linear(m, 4 * l + 2, fch, a->ln, w->fcw, w->fcb, N, C, 4 * C);
-        gelu_forward(a->gelu, fch, N * 4 * C);
-        gpt_linear(m, 4 * l + 3, a->proj, a->gelu, w->fcprojw, w->fcprojb, N, 4 * C, C);
-        residual_forward(res3, res2, a->proj, N * C);
+        // the last layer of a tailed batch: every position's keys and values (above), the rest
+        // for the Nt tail positions only, compacted to the front of each buffer
+        int compact = m->tailed && l == c->n_layer - 1;
+        size_t Nl = compact ? m->Nt : N;
+        AttnBatch ab = {.B = B, .len = m->len, .off = m->off, .att_off = m->att_off,
+                        .parent = m->parent, .prefix = m->prefix,
+                        .tail = compact ? m->tail : NULL, .qoff = compact ? m->qoff : NULL};
+        attention_forward_batch(atty, attp, qkv, &ab, C, (int)NH);
+        if (compact) {  // the tail's residual inputs, gathered into res3 (written last below)
+            tail_gather(m, res3, res, C);
+            res = res3;
+        }
+        gpt_linear(m, 4 * l + 1, a->proj, atty, w->attprojw, w->attprojb, Nl, C, C);
+        residual_forward(res2, res, a->proj, Nl * C);
+        layernorm_forward(a->ln, ln2m, ln2r, res2, w->ln2w, w->ln2b, Nl, C);
+        gpt_linear(m, 4 * l + 2, fch, a->ln, w->fcw, w->fcb, Nl, C, 4 * C);
+        gelu_forward(a->gelu, fch, Nl * 4 * C);
+        gpt_linear(m, 4 * l + 3, a->proj, a->gelu, w->fcprojw, w->fcprojb, Nl, 4 * C, C);
+        residual_forward(res3, res2, a->proj, Nl * C);
         res = res3;
     }
-    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, res, m->w.lnfw, m->w.lnfb, N, C);
+    // the final norm: tail positions only (statistics compact), scattered to their rows of lnf
+    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, res, m->w.lnfw, m->w.lnfb,
+                      m->tailed ? m->Nt : N, C);
+    if (m->tailed) tail_scatter(m, a->lnf, C);
     m->has_forward = m->trainable;
     return 0;
 }
 
 int gpt_forward_stored(const GPT *m, int B, const int *len, const int *tokens, const int *parent,
-                       const int *prefix) {
+                       const int *prefix, const int *tail) {
     if (!m->has_forward || B != m->B) return 0;
     size_t N = 0;
     for (int b = 0; b < B; b++) {
         int p = parent ? parent[b] : -1, pre = p >= 0 ? prefix[b] : 0;
         if (len[b] != m->len[b] || p != m->parent[b] || pre != m->prefix[b]) return 0;
+        if ((tail ? tail[b] : len[b]) != m->tail[b]) return 0;
         N += (size_t)len[b];
     }
     return N == m->N && !memcmp(tokens, m->tok, N * sizeof(int));
 }
 
+// A head must not read a position whose hidden state a tailed forward left out (its lnf row is
+// zero): a target or a value gradient there is a caller's bug.
+static void tail_check(const GPT *m, const int *target, const float *dval, const char *who) {
+    if (!m->tailed) return;
+    for (int b = 0; b < m->B; b++)
+        for (size_t n = m->off[b], e = n + (size_t)(m->len[b] - m->tail[b]); n < e; n++)
+            if ((target && target[n] >= 0) || (dval && dval[n] != 0.0f))
+                die("%s: position %zu (row %d) is outside the %d positions the forward kept", who, n,
+                    b, m->tail[b]);
+}
+
 // A training model remembers when the head's logits stayed in its scratch (all active positions
 // in one chunk), with the targets and temperature they were for, so that the backward reuses them.
 void gpt_lm_logprobs(GPT *m, const int *target, float inv_temp, float *logp, float *ent) {
+    tail_check(m, target, NULL, "gpt_lm_logprobs");
     int kept = lmhead_forward(logp, ent, m->a.lnf, m->w.wte, target, inv_temp, m->N,
                               (size_t)m->cfg.n_embd, (size_t)m->cfg.vocab_size, m->a.head_scratch);
     m->head_kept = kept && m->trainable;
@@ -198,6 +287,8 @@ void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
     GPTActs *a = &m->a;
     GPTWeights *g = &m->g;
 
+    if (dlogp || dent) tail_check(m, target, NULL, "gpt_backward");
+    if (dval) tail_check(m, NULL, dval, "gpt_backward");
     memset(a->dlnf, 0, N * C * sizeof(float));
     if (dlogp || dent) {
         int kept = m->head_kept && inv_temp == m->head_inv_temp &&
@@ -210,10 +301,13 @@ void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
         if (!m->w.scorew) die("gpt_backward: value gradient given, but the model has no scalar head");
         scalarhead_backward(a->dlnf, g->scorew, dval, a->lnf, m->w.scorew, N, C);
     }
+    // a tailed forward's last layer and final norm ran on the Nt tail positions, compacted
+    size_t Nl = m->tailed ? m->Nt : N;
+    if (m->tailed) tail_gather(m, a->dlnf, a->dlnf, C);
     const float *res_last = c->n_layer > 0 ? a->res3 + (size_t)(c->n_layer - 1) * N * C : a->encoded;
-    memset(a->dres, 0, N * C * sizeof(float));
+    memset(a->dres, 0, Nl * C * sizeof(float));
     layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dlnf, res_last, m->w.lnfw, a->lnf_mean,
-                       a->lnf_rstd, N, C);
+                       a->lnf_rstd, Nl, C);
     for (int l = c->n_layer - 1; l >= 0; l--) {
         size_t li = (size_t)l;
         const GPTLayer *w = &m->w.h[l];
@@ -224,21 +318,28 @@ void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
         const float *attp = a->att + li * m->cap_att, *res2 = a->res2 + li * N * C;
         float *ln2m = a->ln2_mean + li * N, *ln2r = a->ln2_rstd + li * N;
         const float *fch = a->fch + li * N * 4 * C;
+        int compact = m->tailed && l == c->n_layer - 1;
+        if (!compact) Nl = N;
 
         // MLP: res3 = res2 + fcproj(gelu(fc(ln2(res2)))); dres holds d res3. The GELU and
         // LayerNorm outputs are recomputed as the forward made them (the same bits; the
         // statistics are rewritten with the values they had).
-        gelu_forward(a->gelu, fch, N * 4 * C);
-        matmul_backward_set(a->dfch_gelu, gl->fcprojw, gl->fcprojb, a->dres, a->gelu, w->fcprojw, N, 4 * C, C);
-        gelu_backward_set(a->dfch_gelu, fch, a->dfch_gelu, N * 4 * C);  // in place: d gelu out → d fc out
-        layernorm_forward(a->ln, ln2m, ln2r, res2, w->ln2w, w->ln2b, N, C);
-        matmul_backward_set(a->dln, gl->fcw, gl->fcb, a->dfch_gelu, a->ln, w->fcw, N, C, 4 * C);
-        layernorm_backward(a->dres, gl->ln2w, gl->ln2b, a->dln, res2, w->ln2w, ln2m, ln2r, N, C);
+        gelu_forward(a->gelu, fch, Nl * 4 * C);
+        matmul_backward_set(a->dfch_gelu, gl->fcprojw, gl->fcprojb, a->dres, a->gelu, w->fcprojw, Nl, 4 * C, C);
+        gelu_backward_set(a->dfch_gelu, fch, a->dfch_gelu, Nl * 4 * C);  // in place: d gelu out → d fc out
+        layernorm_forward(a->ln, ln2m, ln2r, res2, w->ln2w, w->ln2b, Nl, C);
+        matmul_backward_set(a->dln, gl->fcw, gl->fcb, a->dfch_gelu, a->ln, w->fcw, Nl, C, 4 * C);
+        layernorm_backward(a->dres, gl->ln2w, gl->ln2b, a->dln, res2, w->ln2w, ln2m, ln2r, Nl, C);
         // attention: res2 = res_in + attproj(attn(qkv(ln1(res_in)))); dres holds d res2
-        matmul_backward_set(a->datty, gl->attprojw, gl->attprojb, a->dres, atty, w->attprojw, N, C, C);
+        matmul_backward_set(a->datty, gl->attprojw, gl->attprojb, a->dres, atty, w->attprojw, Nl, C, C);
+        // compacted: d res2 of the tail positions back to their rows (the others' is 0: only
+        // their keys and values reached the loss); every position's K/V gradient comes next
+        if (compact) tail_scatter(m, a->dres, C);
         memset(a->dqkv, 0, N * 3 * C * sizeof(float));
-        attention_backward_shared(a->dqkv, a->datty, qkv, attp, m->len, m->off, m->att_off, m->parent,
-                                  m->prefix, m->B, C, (int)NH);
+        AttnBatch ab = {.B = m->B, .len = m->len, .off = m->off, .att_off = m->att_off,
+                        .parent = m->parent, .prefix = m->prefix,
+                        .tail = compact ? m->tail : NULL, .qoff = compact ? m->qoff : NULL};
+        attention_backward_batch(a->dqkv, a->datty, qkv, attp, &ab, C, (int)NH);
         layernorm_forward(a->ln, ln1m, ln1r, res_in, w->ln1w, w->ln1b, N, C);
         matmul_backward_set(a->dln, gl->qkvw, gl->qkvb, a->dqkv, a->ln, w->qkvw, N, C, 3 * C);
         layernorm_backward(a->dres, gl->ln1w, gl->ln1b, a->dln, res_in, w->ln1w, ln1m, ln1r, N, C);

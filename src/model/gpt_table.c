@@ -176,7 +176,7 @@ void gpt_free(GPT *m) {
     gpt_unpack(m);
     free_acts(m);
     free(m->len); free(m->pos); free(m->tok); free(m->head_target); free(m->off); free(m->att_off);
-    free(m->parent); free(m->prefix);
+    free(m->parent); free(m->prefix); free(m->tail); free(m->qoff);
     free(m->params); free(m->grads); free(m->adam_m); free(m->adam_v);
     free(m->w.h); free(m->g.h); free(m->tensors);
     free(m);

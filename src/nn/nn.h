@@ -82,6 +82,24 @@ void attention_forward_shared(float *out, float *att, const float *qkv, const in
 void attention_backward_shared(float *dqkv, const float *dout, const float *qkv, const float *att,
                                const int *len, const size_t *off, const size_t *att_off,
                                const int *parent, const int *prefix, int B, size_t C, int NH);
+// The general form. tail (NULL: every position) asks for the outputs of row b's last tail[b]
+// (1 … len[b]) positions only — its queries; every position still supplies keys and values. Those
+// outputs go to out at rows qoff[b] … qoff[b] + tail[b] − 1 (qoff NULL: the positions' own rows
+// off[b] + len[b] − tail[b] …), and the backward reads dout there. att then holds tail[b]×W
+// probabilities per head (W = prefix + len) at att + att_off[b] + h·tail[b]·W. The model's last
+// layer uses it: only the positions whose hidden states a head reads go past attention there.
+typedef struct {
+    int B;
+    const int *len;
+    const size_t *off, *att_off;
+    const int *parent, *prefix;  // shared prefixes, or NULL
+    const int *tail;             // query rows per row, or NULL
+    const size_t *qoff;          // where each row's query rows sit in out / dout, or NULL
+} AttnBatch;
+void attention_forward_batch(float *out, float *att, const float *qkv, const AttnBatch *ab,
+                             size_t C, int NH);
+void attention_backward_batch(float *dqkv, const float *dout, const float *qkv, const float *att,
+                              const AttnBatch *ab, size_t C, int NH);
 // Floats of att for one row of len tokens after prefix shared ones (0: none), all heads.
 size_t attention_probs_floats(int len, int prefix, int NH);
 

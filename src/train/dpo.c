@@ -74,7 +74,7 @@ static void row_sums(GPT *m, const int *targets, int B, const int *len, float *l
 int dpo_batch_loss(GPT *m, const Dataset *ds, const DpoRef *ref, const DataBatch *b,
                    const PrefLossConfig *c, int backward, double *policy_sum, DpoStats *st, Err *e) {
     if (b->B == 0) return 0;
-    if (gpt_forward_shared(m, b->B, b->len, b->tokens, b->parent, b->prefix, e)) return -1;
+    if (gpt_forward_targets(m, b->B, b->len, b->tokens, b->parent, b->prefix, b->targets, e)) return -1;
     size_t N = b->N, B = (size_t)b->B;
     float *logp = falloc(N), *mask = falloc(N);
     double *p = xmalloc(B * sizeof(double)), *n = xmalloc(B * sizeof(double)),
@@ -128,7 +128,7 @@ int dpo_ref_compute(GPT *m, const Dataset *ds, int per_batch, const unsigned cha
             if (!need || need[i]) { ex[nb++] = i; data_batch_add(&b, ds, (int)i); rows += (size_t)ds->cmp[i].k; }
         if (nb == 0) break;
         if (chunk < c0 || chunk >= c0 + cc) continue;  // another rank's
-        if (gpt_forward_shared(m, b.B, b.len, b.tokens, b.parent, b.prefix, e)) { rc = -1; break; }
+        if (gpt_forward_targets(m, b.B, b.len, b.tokens, b.parent, b.prefix, b.targets, e)) { rc = -1; break; }
         if (b.N > cap) { cap = b.N; logp = xrealloc(logp, cap * sizeof(float)); mask = xrealloc(mask, cap * sizeof(float)); }
         if (rows > rcap) { rcap = rows; sum = xrealloc(sum, rcap * sizeof(double)); count = xrealloc(count, rcap * sizeof(double)); }
         row_sums(m, b.targets, b.B, b.len, logp, mask, sum, count);  // rows: the examples' responses in order

@@ -471,7 +471,7 @@ static int train_epochs(Ppo *P, long it, const Rollout *R, Buffers *bf, int *per
                 }
                 if (pk.N > cap_packed) { cap_packed = pk.N; packed = xrealloc(packed, cap_packed * sizeof(float)); }
                 if (nr > 0) {
-                    if (stored && gpt_forward_stored(P->policy, pk.B, pk.len, pk.tokens, pk.parent, pk.prefix)) {
+                    if (stored && gpt_forward_stored(P->policy, pk.B, pk.len, pk.tokens, pk.parent, pk.prefix, pk.tail)) {
                         take(&pk, bf->old, lnew);  // scoring's forward of this pack (forward_reuse)
                         ts->reused += 1;
                     } else if ((rc = rollout_logprobs(P->policy, &pk, inv_t, lnew, reuse ? ent : NULL, e)))
@@ -518,7 +518,7 @@ static int train_epochs(Ppo *P, long it, const Rollout *R, Buffers *bf, int *per
                     rollout_pack(R, rows, nr, &pk);
                     size_t n = pk.n_resp;
                     if (nr > 0) {
-                        if (stored && gpt_forward_stored(P->critic, pk.B, pk.len, pk.tokens, pk.parent, pk.prefix)) {
+                        if (stored && gpt_forward_stored(P->critic, pk.B, pk.len, pk.tokens, pk.parent, pk.prefix, pk.tail)) {
                             take(&pk, bf->val, v);  // scoring's forward of this pack
                             ts->reused += 1;
                         } else if ((rc = rollout_values(P->critic, &pk, v, e)))

@@ -58,7 +58,7 @@ double rm_example_loss(const CmpExample *ex, const double *r, double m, double c
 int rm_batch_loss(GPT *m, const Dataset *ds, const DataBatch *b, int ignore_margin, double centre,
                   double *rewards, float *dval, RmStats *st, Err *e) {
     if (b->B == 0) return 0;
-    if (gpt_forward_shared(m, b->B, b->len, b->tokens, b->parent, b->prefix, e)) return -1;
+    if (gpt_forward_last(m, b->B, b->len, b->tokens, b->parent, b->prefix, e)) return -1;
     float *val = falloc(b->N);
     gpt_values(m, val);
     double *r = xmalloc((size_t)b->B * sizeof(double)), *dr = xcalloc((size_t)b->B, sizeof(double));
@@ -113,7 +113,7 @@ int rm_reference_scores(GPT *m, const Dataset *ds, int per_batch, double **score
             }
             at += (size_t)len[b];
         }
-        if (gpt_forward(m, B, len, tok, e)) { free(out); free(len); free(tok); free(val); return -1; }
+        if (gpt_forward_last(m, B, len, tok, NULL, NULL, e)) { free(out); free(len); free(tok); free(val); return -1; }
         gpt_values(m, val);
         seq_gather_last(B, len, val, out + i0);
     }

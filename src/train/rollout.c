@@ -76,6 +76,7 @@ void rollout_pack(const Rollout *r, const int *rows, int n, RolloutPack *p) {
         p->rlen = xrealloc(p->rlen, p->cap_B * sizeof(int));
         p->parent = xrealloc(p->parent, p->cap_B * sizeof(int));
         p->prefix = xrealloc(p->prefix, p->cap_B * sizeof(int));
+        p->tail = xrealloc(p->tail, p->cap_B * sizeof(int));
     }
     int share = gpt_prompt_sharing();
     size_t N = 0, R = 0;
@@ -95,6 +96,7 @@ void rollout_pack(const Rollout *r, const int *rows, int n, RolloutPack *p) {
         p->rows[i] = b;
         p->rlen[i] = r->rlen[b];
         p->len[i] = P + r->rlen[b] - p->prefix[i];
+        p->tail[i] = r->rlen[b] + 1 < p->len[i] ? r->rlen[b] + 1 : p->len[i];
         N += (size_t)p->len[i];
         R += (size_t)r->rlen[b];
     }
@@ -125,7 +127,7 @@ void rollout_pack(const Rollout *r, const int *rows, int n, RolloutPack *p) {
 }
 
 void rollout_pack_free(RolloutPack *p) {
-    free(p->rows); free(p->len); free(p->rlen); free(p->parent); free(p->prefix); free(p->tokens); free(p->targets);
+    free(p->rows); free(p->len); free(p->rlen); free(p->parent); free(p->prefix); free(p->tail); free(p->tokens); free(p->targets);
     free(p->idx); free(p->pos);
     memset(p, 0, sizeof *p);
 }
@@ -133,7 +135,7 @@ void rollout_pack_free(RolloutPack *p) {
 int rollout_logprobs(GPT *m, const RolloutPack *p, float inv_temp, double *logp, double *ent,
                      Err *e) {
     if (p->B == 0) return 0;
-    if (gpt_forward_shared(m, p->B, p->len, p->tokens, p->parent, p->prefix, e)) return -1;
+    if (gpt_forward_tail(m, p->B, p->len, p->tokens, p->parent, p->prefix, p->tail, e)) return -1;
     float *lp = falloc(p->N), *en = ent ? falloc(p->N) : NULL;
     gpt_lm_logprobs(m, p->targets, inv_temp, lp, en);
     for (size_t k = 0; k < p->n_resp; k++) {
@@ -146,7 +148,7 @@ int rollout_logprobs(GPT *m, const RolloutPack *p, float inv_temp, double *logp,
 
 int rollout_values(GPT *m, const RolloutPack *p, double *val, Err *e) {
     if (p->B == 0) return 0;
-    if (gpt_forward_shared(m, p->B, p->len, p->tokens, p->parent, p->prefix, e)) return -1;
+    if (gpt_forward_tail(m, p->B, p->len, p->tokens, p->parent, p->prefix, p->tail, e)) return -1;
     float *v = falloc(p->N);
     gpt_values(m, v);
     for (size_t k = 0; k < p->n_resp; k++) val[k] = v[p->pos[k]];
@@ -156,7 +158,7 @@ int rollout_values(GPT *m, const RolloutPack *p, double *val, Err *e) {
 
 int rollout_last_values(GPT *m, const RolloutPack *p, double *out, Err *e) {
     if (p->B == 0) return 0;
-    if (gpt_forward_shared(m, p->B, p->len, p->tokens, p->parent, p->prefix, e)) return -1;
+    if (gpt_forward_last(m, p->B, p->len, p->tokens, p->parent, p->prefix, e)) return -1;
     float *v = falloc(p->N);
     gpt_values(m, v);
     size_t o = 0;

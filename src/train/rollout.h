@@ -45,12 +45,13 @@ void rollout_free(Rollout *r);
 // rank order, on every rank (collective; a no-op on one process).
 void rollout_allgather(Rollout *r);
 
-// A packed subset of rollout rows ready for gpt_forward_shared(m, B, len, tokens, parent,
-// prefix). targets[p] is the response token predicted at packed position p (−1 elsewhere); idx[k]
+// A packed subset of rollout rows ready for gpt_forward_tail(m, B, len, tokens, parent,
+// prefix, tail). targets[p] is the response token predicted at packed position p (−1 elsewhere); idx[k]
 // is the rollout token of the k-th response token of the pack (rows in the given order) and
 // pos[k] its packed position. Rows whose prompt an earlier row of the pack holds (a group's
 // samples) share it when gpt_prompt_sharing(): such a row packs only its prompt's last token and
-// its response (len = rlen + 1) and continues that row's first plen − 1 positions.
+// its response (len = rlen + 1) and continues that row's first plen − 1 positions. tail[b]: the
+// positions from the prompt's last token on (rlen + 1), the only ones any head reads.
 typedef struct {
     int B;
     size_t N, n_resp;
@@ -58,6 +59,7 @@ typedef struct {
     int *len;             // [B] plen + rlen
     int *rlen;            // [B]
     int *parent, *prefix; // [B] shared prompts: the earlier pack row and its positions, or −1 / 0
+    int *tail;            // [B] rlen + 1
     int *tokens, *targets;  // [N]
     size_t *idx, *pos;    // [n_resp]
     size_t cap_B, cap_N, cap_r;

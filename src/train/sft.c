@@ -155,7 +155,7 @@ static int sft_loss(void *ctx, GPT *m, LoopMicro *out, Err *e) {
     Sft *s = ctx;
     out->tokens = (double)s->b.N;
     if (s->b.B == 0) return 0;
-    if (gpt_forward(m, s->b.B, s->b.len, s->b.tokens, e)) return -1;
+    if (gpt_forward_targets(m, s->b.B, s->b.len, s->b.tokens, NULL, NULL, s->b.targets, e)) return -1;
     ensure_scratch(s, s->b.N);
     out->loss_sum = sft_batch_loss(m, s->b.targets, s->logp, s->dlogp, 1, &out->count);
     return 0;
@@ -224,7 +224,10 @@ static int sft_eval(void *ctx, GPT *m, long step, json_t *row, Err *e) {
     for (size_t i = start; i < start + count; i += rows) {
         data_batch_clear(&vb);
         for (size_t j = i; j < start + count && j < i + rows; j++) data_batch_add(&vb, s->val, (int)j);
-        if (gpt_forward(m, vb.B, vb.len, vb.tokens, e)) { data_batch_free(&vb); return -1; }
+        if (gpt_forward_targets(m, vb.B, vb.len, vb.tokens, NULL, NULL, vb.targets, e)) {
+            data_batch_free(&vb);
+            return -1;
+        }
         ensure_scratch(s, vb.N);
         double c;
         sum[0] += sft_batch_loss(m, vb.targets, s->logp, NULL, 0, &c);
