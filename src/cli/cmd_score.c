@@ -56,6 +56,7 @@ int cmd_score(int argc, char **argv) {
     TokRecords rs = {0};
     PackedBatch pb = {0};
     float *val = NULL;
+    int *tail = NULL;  // [B] positions from the score position on
     if (!m->cfg.score_head) {
         fprintf(stderr, "rlhf score: error: %s has no score head: a reward model is a "
                         "GPT2ForSequenceClassification (config.json \"architectures\") with "
@@ -111,7 +112,10 @@ int cmd_score(int argc, char **argv) {
     size_t next = 0, printed = 0, cap = 0;
     while (scoring_next_batch(&rs, &next, (size_t)batch_tokens, &pb)) {
         if (pb.N > cap) { cap = pb.N; val = xrealloc(val, cap * sizeof *val); }
-        if (gpt_forward(m, pb.B, pb.len, pb.tokens, &e)) {
+        // the last layer runs from each record's score position on (gpt_forward_tail)
+        tail = xrealloc(tail, (size_t)pb.B * sizeof *tail);
+        for (int b = 0; b < pb.B; b++) tail[b] = pb.len[b] - pos[pb.rec[b]];
+        if (gpt_forward_tail(m, pb.B, pb.len, pb.tokens, NULL, NULL, tail, &e)) {
             fprintf(stderr, "rlhf score: error: %s:%ld: %s\n", data, rs.r[pb.rec[0]].line, e.msg);
             free(pos);
             goto out;
@@ -132,6 +136,7 @@ int cmd_score(int argc, char **argv) {
     rc = 0;
 out:
     free(val);
+    free(tail);
     packed_batch_free(&pb);
     records_free(&rs);
     scoring_free(&sm);
