@@ -1,5 +1,6 @@
 // tests/test_nn_gelu.c — GELU (tanh approximation): double reference vs finite differences and
-// known values, fp32 kernel vs the reference, accumulation, determinism.
+// known values, fp32 kernel vs the reference, accumulation, determinism; the backward's fused
+// recompute (gelu_forward_slope, gelu_scale) against the separate kernels' bits.
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -57,6 +58,15 @@ int main(void) {
         check_bitwise("gelu_backward_set = accumulating into zeros", gs, gz, NE);
         gelu_backward_set(gin, x, gin, NE);
         check_bitwise("gelu_backward_set in place", gin, gz, NE);
+        // the backward's fused form: the forward's bits, then d·slope = gelu_backward_set's bits
+        // (NE − 1 values: a partial 16-block at the end)
+        float *fo = ref_rand_f(NE, 16, 9), *sl = ref_rand_f(NE, 17, 9), *ds = ref_copy_f(dout, NE);
+        gelu_forward_slope(fo, sl, x, NE - 1);
+        gelu_scale(ds, sl, NE - 1);
+        check_bitwise("gelu_forward_slope output = gelu_forward", fo, out, NE - 1);
+        check_bitwise("gelu_scale(slope) = gelu_backward_set", ds, gz, NE - 1);
+        CHECK(ds[NE - 1] == dout[NE - 1], "gelu_scale wrote past its n");
+        free(fo), free(sl), free(ds);
         free(gs), free(gz), free(gin), free(rz);
     }
 

@@ -75,6 +75,7 @@ typedef struct {
     float *proj;                          // [N, C] scratch: projection outputs
     // backward scratch
     float *dres, *dln, *dqkv, *datty, *dfch_gelu, *dlnf;  // dfch_gelu: d GELU out, then d fc out
+    float *gelu_slope;                    // [N, 4C] GELU's derivative at the recomputed fc output
     float *head_scratch;                  // lmhead_scratch_floats
 } GPTActs;
 

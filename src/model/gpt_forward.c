@@ -61,6 +61,7 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att, int ragged) {
             free(a->dqkv); a->dqkv = falloc_huge(N * 3 * C);
             free(a->datty); a->datty = falloc_huge(N * C);
             free(a->dfch_gelu); a->dfch_gelu = falloc_huge(N * 4 * C);
+            free(a->gelu_slope); a->gelu_slope = falloc_huge(N * 4 * C);
             free(a->dlnf); a->dlnf = falloc_huge(N * C);
         }
     }
@@ -324,9 +325,9 @@ void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
         // MLP: res3 = res2 + fcproj(gelu(fc(ln2(res2)))); dres holds d res3. The GELU and
         // LayerNorm outputs are recomputed as the forward made them (the same bits; the
         // statistics are rewritten with the values they had).
-        gelu_forward(a->gelu, fch, Nl * 4 * C);
+        gelu_forward_slope(a->gelu, a->gelu_slope, fch, Nl * 4 * C);  // and the slope, one exp each
         matmul_backward_set(a->dfch_gelu, gl->fcprojw, gl->fcprojb, a->dres, a->gelu, w->fcprojw, Nl, 4 * C, C);
-        gelu_backward_set(a->dfch_gelu, fch, a->dfch_gelu, Nl * 4 * C);  // in place: d gelu out → d fc out
+        gelu_scale(a->dfch_gelu, a->gelu_slope, Nl * 4 * C);  // in place: d gelu out → d fc out
         layernorm_forward(a->ln, ln2m, ln2r, res2, w->ln2w, w->ln2b, Nl, C);
         matmul_backward_set(a->dln, gl->fcw, gl->fcb, a->dfch_gelu, a->ln, w->fcw, Nl, C, 4 * C);
         layernorm_backward(a->dres, gl->ln2w, gl->ln2b, a->dln, res2, w->ln2w, ln2m, ln2r, Nl, C);

@@ -164,7 +164,7 @@ static void free_acts(GPT *m) {
                       &a->att, &a->res2, &a->ln2_mean, &a->ln2_rstd, &a->fch,
                       &a->gelu, &a->res3, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->proj,
                       &a->dres, &a->dln, &a->dqkv, &a->datty, &a->dfch_gelu,
-                      &a->dlnf, &a->head_scratch};
+                      &a->gelu_slope, &a->dlnf, &a->head_scratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
@@ -212,7 +212,8 @@ size_t gpt_memory_estimate(const GPTConfig *c, int trainable, size_t tokens, siz
     size_t L = trainable ? (size_t)c->n_layer : 1;
     size_t per_layer = tokens * (10 * C + 4) + att;
     size_t floats = P * (trainable ? 4 : 1) + L * per_layer + tokens * (8 * C + 2);
-    if (trainable) floats += tokens * 11 * C;  // backward scratch: dres dln dqkv datty dfch_gelu dlnf
+    // backward scratch: dres dln dqkv datty dfch_gelu gelu_slope dlnf
+    if (trainable) floats += tokens * 15 * C;
     floats += lmhead_scratch_floats(C, V);    // LM head chunk scratch
     return floats * sizeof(float);
 }

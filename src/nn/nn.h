@@ -45,6 +45,10 @@ void gelu_forward(float *out, const float *inp, size_t n);  // out may alias inp
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
 // dinp = dout·gelu'(inp), overwritten; dinp may alias dout (in place).
 void gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n);
+// The backward's recompute: out = gelu(inp) (gelu_forward's bits) and slope = gelu'(inp), one exp
+// per element; then gelu_scale(d, slope) makes d = d·slope — gelu_backward_set's bits.
+void gelu_forward_slope(float *out, float *slope, const float *inp, size_t n);
+void gelu_scale(float *d, const float *slope, size_t n);
 
 // ---- residual ----------------------------------------------------------------------------------
 void residual_forward(float *out, const float *a, const float *b, size_t n);  // out = a + b
