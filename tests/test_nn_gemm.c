@@ -5,7 +5,8 @@
 // RLHF_SGEMM's check. The bf16 mode against the double product of the bf16-rounded operands
 // (what it promises) and within bf16 rounding of the exact product; repeat bits; its refusals.
 // At layer and model level: matmul and LM-head gradients and a tiny model's loss and gradients
-// in bf16 within bf16 rounding of fp32; gemm_hold_begin/end: the same bits, the held rounding used.
+// in bf16 within bf16 rounding of fp32; gemm_hold_begin/end: the same bits, the held rounding used;
+// gemm_bias (fp32 on oneDNN; declined elsewhere) and matmul_forward's bias either way.
 // Where oneDNN has no bf16 matmul (valgrind's CPU), the refusal's message is checked and the bf16
 // checks are skipped.
 #include <math.h>
@@ -264,6 +265,37 @@ static void check_model_bf16(void) {
     gpt_free(m);
 }
 
+// gemm_bias: A·B + bias on every row against the double reference, with a leading dimension
+// wider than the row; fp32 on oneDNN it runs (0), on OpenBLAS and in bf16 mode it declines (-1,
+// C untouched) and matmul_forward adds the bias itself — matmul_forward's result checked both ways.
+static void check_bias(const char *engine, int expect_rc) {
+    size_t M = 37, N = 21, K = 19, lda = 23, ldc = 25;
+    float *A = ref_rand_f(M * lda, 701, 1), *B = ref_rand_f(K * N, 702, 1), *bias = ref_rand_f(N, 703, 1);
+    float *C = ref_rand_f(M * ldc, 704, 3), *C0 = ref_copy_f(C, M * ldc);
+    double *want = ref_zeros(M * ldc);
+    for (size_t i = 0; i < M * ldc; i++) want[i] = C[i];
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++) {
+            double s = bias[j];
+            for (size_t k = 0; k < K; k++) s += (double)A[i * lda + k] * B[k * N + j];
+            want[i * ldc + j] = s;
+        }
+    int rc = gemm_bias(M, N, K, A, lda, B, N, bias, C, ldc);
+    CHECK(rc == expect_rc, "%s: gemm_bias returned %d, expected %d", engine, rc, expect_rc);
+    if (rc == 0) check_close_f("gemm_bias", C, want, M * ldc, 1e-5, 1e-3);
+    else CHECK(!memcmp(C, C0, M * ldc * sizeof(float)), "%s: a declined gemm_bias wrote C", engine);
+    // matmul_forward (dense rows) either way
+    float *Ad = malloc(M * K * sizeof(float)), *out = malloc(M * N * sizeof(float));
+    double *wd = ref_zeros(M * N);
+    for (size_t i = 0; i < M; i++)
+        for (size_t k = 0; k < K; k++) Ad[i * K + k] = A[i * lda + k];
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++) wd[i * N + j] = want[i * ldc + j];
+    matmul_forward(out, Ad, B, bias, M, K, N);
+    check_close_f("matmul_forward with bias", out, wd, M * N, gemm_bf16_on() ? 2e-2 : 1e-5, 1e-3);
+    free(A), free(B), free(bias), free(C), free(C0), free(want), free(Ad), free(out), free(wd);
+}
+
 int main(void) {
     Err e;
     CHECK(!gemm_bf16_on(), "fp32 products by default");
@@ -279,6 +311,7 @@ int main(void) {
         }
         check_serial_in_parallel();
         check_hold(engines[g][0], 0);
+        check_bias(engines[g][0], g == 0 ? 0 : -1);
     }
     unsetenv("RLHF_SGEMM");
     onednn_release_all();
@@ -297,6 +330,7 @@ int main(void) {
         check_bf16_repeat();
         check_hold("bf16", 1);
     }
+    check_bias("bf16", -1);
     onednn_release_all();  // the cache rebuilds itself after a release
     check_product(GEMM_T, GEMM_N, 33, 20, 65, 1.0f, 1.0f, 1, 1, 99);
     check_model_bf16();

@@ -29,6 +29,7 @@ typedef struct {
     GemmOp ta, tb;
     float beta;
     int bf16, scaled;  // bf16 operands; a run-time output scale (fp32 with alpha ≠ 1)
+    int bias;          // a [1, N] fp32 bias added to every row (gemm_bias)
     dnnl_primitive_t prim;
 } GemmPrim;
 
@@ -58,26 +59,28 @@ static void md_2d(dnnl_memory_desc_t *md, dnnl_dim_t r, dnnl_dim_t c, dnnl_dim_t
     dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
 }
 
-// The primitive for (ta, tb, beta, bf16, scaled), created on first use; NULL if oneDNN has none.
-// g_lock held.
-static dnnl_primitive_t prim_for(GemmOp ta, GemmOp tb, float beta, int bf16, int scaled) {
+// The primitive for (ta, tb, beta, bf16, scaled, bias), created on first use; NULL if oneDNN has
+// none. g_lock held.
+static dnnl_primitive_t prim_for(GemmOp ta, GemmOp tb, float beta, int bf16, int scaled,
+                                 int bias) {
     for (int i = 0; i < g_nprims; i++)
         if (g_prims[i].ta == ta && g_prims[i].tb == tb && g_prims[i].beta == beta &&
-            g_prims[i].bf16 == bf16 && g_prims[i].scaled == scaled)
+            g_prims[i].bf16 == bf16 && g_prims[i].scaled == scaled && g_prims[i].bias == bias)
             return g_prims[i].prim;
     if (g_nprims == GEMM_PRIM_CAP || !onednn_ready()) return NULL;
     const dnnl_dim_t R = DNNL_RUNTIME_DIM_VAL;
     const dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
-    dnnl_memory_desc_t a, b, c;
+    dnnl_memory_desc_t a, b, c, bi;
     md_2d(&a, R, R, R, ta == GEMM_T, dt);
     md_2d(&b, R, R, R, tb == GEMM_T, dt);
     md_2d(&c, R, R, R, 0, dnnl_f32);
+    md_2d(&bi, 1, R, R, 0, dnnl_f32);
     dnnl_matmul_desc_t d;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t prim = NULL;
-    int ok = dnnl_matmul_desc_init(&d, &a, &b, NULL, &c) == dnnl_success &&
+    int ok = dnnl_matmul_desc_init(&d, &a, &b, bias ? &bi : NULL, &c) == dnnl_success &&
              dnnl_primitive_attr_create(&attr) == dnnl_success;
     const float runtime_scale = DNNL_RUNTIME_F32_VAL;
     if (ok && scaled)
@@ -98,7 +101,7 @@ static dnnl_primitive_t prim_for(GemmOp ta, GemmOp tb, float beta, int bf16, int
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (!ok) return NULL;
-    g_prims[g_nprims++] = (GemmPrim){ta, tb, beta, bf16, scaled, prim};
+    g_prims[g_nprims++] = (GemmPrim){ta, tb, beta, bf16, scaled, bias, prim};
     return prim;
 }
 
@@ -114,38 +117,43 @@ static uint16_t *grow(uint16_t **buf, size_t *cap, size_t n) {
 }
 
 // Runs prim on A [M,K] or [K,M] (leading dimension lda), B [K,N] or [N,K] (ldb) of type dt, C
-// [M,N] (ldc, fp32), with *scale as run-time output scale when scale is not NULL; -1 if oneDNN
-// failed. g_lock held.
+// [M,N] (ldc, fp32), with *scale as run-time output scale when scale is not NULL and bias [N]
+// added to every row when bias is not NULL (a primitive made for it); -1 if oneDNN failed.
+// g_lock held.
 static int run_prim(dnnl_primitive_t prim, dnnl_data_type_t dt, GemmOp ta, GemmOp tb, size_t M,
                     size_t N, size_t K, const void *A, size_t lda, const void *B, size_t ldb,
-                    float *C, size_t ldc, const float *scale) {
-    dnnl_memory_desc_t amd, bmd, cmd, smd;
+                    float *C, size_t ldc, const float *scale, const float *bias) {
+    dnnl_memory_desc_t amd, bmd, cmd, smd, bimd;
     md_2d(&amd, (dnnl_dim_t)M, (dnnl_dim_t)K, (dnnl_dim_t)lda, ta == GEMM_T, dt);
     md_2d(&bmd, (dnnl_dim_t)K, (dnnl_dim_t)N, (dnnl_dim_t)ldb, tb == GEMM_T, dt);
     md_2d(&cmd, (dnnl_dim_t)M, (dnnl_dim_t)N, (dnnl_dim_t)ldc, 0, dnnl_f32);
+    md_2d(&bimd, 1, (dnnl_dim_t)N, (dnnl_dim_t)N, 0, dnnl_f32);
     dnnl_dims_t one = {1};
     dnnl_memory_desc_init_by_tag(&smd, 1, one, dnnl_f32, dnnl_a);
     dnnl_engine_t eng = onednn_engine();
     dnnl_stream_t st = onednn_stream(ONEDNN_GEMM);
-    dnnl_memory_t am = NULL, bm = NULL, cm = NULL, sm = NULL;
+    dnnl_memory_t am = NULL, bm = NULL, cm = NULL, sm = NULL, bim = NULL;
     // oneDNN's memory objects take non-const handles; it only reads A, B and the scale
     int ok = dnnl_memory_create(&am, &amd, eng, (void *)(uintptr_t)A) == dnnl_success &&
              dnnl_memory_create(&bm, &bmd, eng, (void *)(uintptr_t)B) == dnnl_success &&
              dnnl_memory_create(&cm, &cmd, eng, C) == dnnl_success &&
              (!scale ||
-              dnnl_memory_create(&sm, &smd, eng, (void *)(uintptr_t)scale) == dnnl_success);
+              dnnl_memory_create(&sm, &smd, eng, (void *)(uintptr_t)scale) == dnnl_success) &&
+             (!bias ||
+              dnnl_memory_create(&bim, &bimd, eng, (void *)(uintptr_t)bias) == dnnl_success);
     if (ok) {
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, am},
-                                   {DNNL_ARG_WEIGHTS, bm},
-                                   {DNNL_ARG_DST, cm},
-                                   {DNNL_ARG_ATTR_OUTPUT_SCALES, sm}};
-        ok = dnnl_primitive_execute(prim, st, scale ? 4 : 3, args) == dnnl_success &&
+        dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+        int n = 3;
+        if (scale) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_OUTPUT_SCALES, sm};
+        if (bias) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, bim};
+        ok = dnnl_primitive_execute(prim, st, n, args) == dnnl_success &&
              dnnl_stream_wait(st) == dnnl_success;
     }
     if (am) dnnl_memory_destroy(am);
     if (bm) dnnl_memory_destroy(bm);
     if (cm) dnnl_memory_destroy(cm);
     if (sm) dnnl_memory_destroy(sm);
+    if (bim) dnnl_memory_destroy(bim);
     return ok ? 0 : -1;
 }
 
@@ -180,7 +188,7 @@ void gemm_hold_end(void) {
 static int gemm_bf16(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha,
                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
                      size_t ldc) {
-    dnnl_primitive_t prim = prim_for(ta, tb, beta, 1, 0);
+    dnnl_primitive_t prim = prim_for(ta, tb, beta, 1, 0, 0);
     if (!prim) return -1;
     // dense bf16 copies: A as stored ([M,K] or [K,M]), B as stored ([K,N] or [N,K])
     size_t ar = ta == GEMM_T ? K : M, ac = ta == GEMM_T ? M : K;
@@ -196,7 +204,7 @@ static int gemm_bf16(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float a
         f32_to_bf16_rows(r, B, br, bc, ldb, 1.0f);
         bb = r;
     }
-    return run_prim(prim, dnnl_bf16, ta, tb, M, N, K, ab, ac, bb, bc, C, ldc, NULL);
+    return run_prim(prim, dnnl_bf16, ta, tb, M, N, K, ab, ac, bb, bc, C, ldc, NULL, NULL);
 }
 
 // The product on OpenBLAS's sgemm (RLHF_SGEMM=openblas, or where oneDNN has no primitive).
@@ -222,7 +230,7 @@ static void choose_fp32_engine(void) {
     if (gemm_check_env(&e)) die("%s", e.msg);
     const char *v = getenv("RLHF_SGEMM");
     g_fp32_eng = v && strcmp(v, "openblas") == 0 ? 2 : 1;
-    if (g_fp32_eng == 1 && !prim_for(GEMM_N, GEMM_N, 0.0f, 0, 0)) g_fp32_eng = 2;
+    if (g_fp32_eng == 1 && !prim_for(GEMM_N, GEMM_N, 0.0f, 0, 0, 0)) g_fp32_eng = 2;
 }
 
 void gemm(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
@@ -239,14 +247,30 @@ void gemm(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const
     pthread_mutex_lock(&g_lock);
     choose_fp32_engine();
     dnnl_primitive_t prim = NULL;
-    if (g_fp32_eng == 1 && K > 0) prim = prim_for(ta, tb, beta, 0, alpha != 1.0f);
+    if (g_fp32_eng == 1 && K > 0) prim = prim_for(ta, tb, beta, 0, alpha != 1.0f, 0);
     int rc = prim ? run_prim(prim, dnnl_f32, ta, tb, M, N, K, A, lda, B, ldb, C, ldc,
-                             alpha != 1.0f ? &alpha : NULL)
+                             alpha != 1.0f ? &alpha : NULL, NULL)
                   : 1;
     pthread_mutex_unlock(&g_lock);
     if (rc < 0) die("gemm: oneDNN's f32 matmul failed on a %zux%zux%zu product", M, N, K);
     if (rc == 0) return;
     blas_product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+int gemm_bias(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb,
+              const float *bias, float *C, size_t ldc) {
+    if (M == 0 || N == 0 || K == 0) return -1;
+    // bf16: oneDNN's bf16 matmul with a bias measured slower than filling C and summing into it
+    // (a bf16 SFT step 33–35 → 37–38 ms), so bf16 products keep the caller's way
+    if (g_bf16) return -1;
+    pthread_mutex_lock(&g_lock);
+    int rc = -1;
+    choose_fp32_engine();
+    dnnl_primitive_t prim = g_fp32_eng == 1 ? prim_for(GEMM_N, GEMM_N, 0.0f, 0, 0, 1) : NULL;
+    if (prim)
+        rc = run_prim(prim, dnnl_f32, GEMM_N, GEMM_N, M, N, K, A, lda, B, ldb, C, ldc, NULL, bias);
+    pthread_mutex_unlock(&g_lock);
+    return rc;
 }
 
 void gemm_serial(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
@@ -267,7 +291,7 @@ void gemm_serial(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha
 
 int gemm_set_bf16(int on, Err *e) {
     pthread_mutex_lock(&g_lock);
-    int ok = !on || prim_for(GEMM_N, GEMM_N, 0.0f, 1, 0) != NULL;
+    int ok = !on || prim_for(GEMM_N, GEMM_N, 0.0f, 1, 0, 0) != NULL;
     if (ok) g_bf16 = on != 0;
     pthread_mutex_unlock(&g_lock);
     if (!ok)

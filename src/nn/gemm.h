@@ -21,6 +21,13 @@ typedef enum { GEMM_N = 0, GEMM_T = 1 } GemmOp;  // op(X) = X or Xᵀ
 void gemm(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
           size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
 
+// fp32: C[M,N] = A[M,K]·B[K,N] + bias[N] on every row, the bias added by oneDNN's matmul as it
+// writes C (no pass that fills C with the bias first). -1 (C untouched) in bf16 mode (slower
+// there), when oneDNN has no such primitive or the fp32 products go to OpenBLAS: the caller then
+// adds the bias itself.
+int gemm_bias(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb,
+              const float *bias, float *C, size_t ldc);
+
 // bf16 mode: rounds X (stored [rows, cols], leading dimension ld) once; until gemm_hold_end(),
 // products whose A or B is exactly that matrix (the same pointer, stored shape and ld, alpha 1)
 // use this rounding instead of making their own — the same bits, one pass fewer. The caller must
