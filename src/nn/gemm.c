@@ -2,9 +2,9 @@
 //
 // Two families of oneDNN matmul primitives, created with every dimension and stride left to run
 // time, so the ragged batches of training (a new token count every step) never create
-// primitives; one primitive per (precision, op(A), op(B), beta, alpha ≠ 1):
+// primitives; one primitive per (precision, op(A), op(B), beta, alpha ≠ 1, bias):
 // - fp32 (the default): A, B and C used in place with their strides, alpha as a run-time output
-//   scale, beta = 1 as a sum post-op. oneDNN's jit gemm picks the widest vectors the CPU has
+//   scale, beta = 1 as a sum post-op; gemm_bias's [1, N] bias as the matmul's own bias. oneDNN's jit gemm picks the widest vectors the CPU has
 //   (AVX-512 where present), whatever OPENBLAS_CORETYPE says; RLHF_SGEMM=openblas sends the fp32
 //   products to OpenBLAS's sgemm instead (also the fallback if oneDNN has no f32 matmul).
 // - bf16 (gemm_set_bf16(1)): each call rounds A (times alpha) and B into dense bf16 copies
