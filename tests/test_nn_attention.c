@@ -158,6 +158,8 @@ static void test_shared(void) {
         EN += (size_t)elen[b], enatt += attention_probs_floats(elen[b], 0, NH);
     }
     float *qkv = ref_rand_f(N * C3, 601, 2), *dout = ref_rand_f(N * C, 602, 1);
+    AttnBatch sab = {.B = B, .len = len, .off = off, .att_off = aoff, .parent = parent,
+                     .prefix = prefix};
     float *eqkv = calloc(EN * C3, 4), *edout = calloc(EN * C, 4);
     for (int b = 0; b < B; b++) {  // expanded rows: the parent's prefix, then the row's own
         int pre = elen[b] - len[b];
@@ -167,8 +169,8 @@ static void test_shared(void) {
     }
     float *out = calloc(N * C, 4), *att = ref_rand_f(natt, 603, 9), *g = calloc(N * C3, 4);
     float *eout = calloc(EN * C, 4), *eatt = calloc(enatt, 4), *eg = calloc(EN * C3, 4);
-    attention_forward_shared(out, att, qkv, len, off, aoff, parent, prefix, B, C, NH);
-    attention_backward_shared(g, dout, qkv, att, len, off, aoff, parent, prefix, B, C, NH);
+    attention_forward_batch(out, att, qkv, &sab, C, NH);
+    attention_backward_batch(g, dout, qkv, att, &sab, C, NH);
     attention_forward(eout, eatt, eqkv, elen, eoff, eaoff, B, C, NH);
     attention_backward(eg, edout, eqkv, eatt, elen, eoff, eaoff, B, C, NH);
     double *wout = ref_zeros(N * C), *watt = ref_zeros(natt), *wg = ref_zeros(N * C3);
@@ -193,8 +195,8 @@ static void test_shared(void) {
     for (int nt = 1; nt <= 3; nt++) {
         omp_set_num_threads(nt);
         float *o2 = calloc(N * C, 4), *a2 = calloc(natt, 4), *g2 = calloc(N * C3, 4);
-        attention_forward_shared(o2, a2, qkv, len, off, aoff, parent, prefix, B, C, NH);
-        attention_backward_shared(g2, dout, qkv, a2, len, off, aoff, parent, prefix, B, C, NH);
+        attention_forward_batch(o2, a2, qkv, &sab, C, NH);
+        attention_backward_batch(g2, dout, qkv, a2, &sab, C, NH);
         check_bitwise("shared attention out (threads)", o2, out, N * C);
         check_bitwise("shared attention att (threads)", a2, att, natt);
         check_bitwise("shared attention dqkv (threads)", g2, g, N * C3);
@@ -223,6 +225,8 @@ static void test_tail(void) {
         N += (size_t)len[b], natt += attention_probs_floats(len[b], pre, NH), NT += (size_t)tail[b];
     }
     float *qkv = ref_rand_f(N * C3, 611, 2), *dout = ref_rand_f(N * C, 612, 1);
+    AttnBatch sab = {.B = B, .len = len, .off = off, .att_off = aoff, .parent = parent,
+                     .prefix = prefix};
     float *dtail = calloc(NT * C, 4);
     for (int b = 0; b < B; b++) {  // dout outside the tails is zero; the compact copy of the rest
         size_t skip = (size_t)(len[b] - tail[b]);
@@ -230,8 +234,8 @@ static void test_tail(void) {
         memcpy(dtail + qoff[b] * C, dout + (off[b] + skip) * C, (size_t)tail[b] * C * 4);
     }
     float *out = calloc(N * C, 4), *att = calloc(natt, 4), *g = calloc(N * C3, 4);
-    attention_forward_shared(out, att, qkv, len, off, aoff, parent, prefix, B, C, NH);
-    attention_backward_shared(g, dout, qkv, att, len, off, aoff, parent, prefix, B, C, NH);
+    attention_forward_batch(out, att, qkv, &sab, C, NH);
+    attention_backward_batch(g, dout, qkv, att, &sab, C, NH);
     float *wout = calloc(NT * C, 4), *watt = calloc(natt, 4);
     for (int b = 0; b < B; b++) {
         int pre = parent[b] >= 0 ? prefix[b] : 0;

@@ -119,17 +119,10 @@ void attention_forward_batch(float *out, float *att, const float *qkv, const Att
     }
 }
 
-void attention_forward_shared(float *out, float *att, const float *qkv, const int *len,
-                              const size_t *off, const size_t *att_off, const int *parent,
-                              const int *prefix, int B, size_t C, int NH) {
-    AttnBatch ab = {.B = B, .len = len, .off = off, .att_off = att_off, .parent = parent,
-                    .prefix = prefix};
-    attention_forward_batch(out, att, qkv, &ab, C, NH);
-}
-
 void attention_forward(float *out, float *att, const float *qkv, const int *len,
                        const size_t *off, const size_t *att_off, int B, size_t C, int NH) {
-    attention_forward_shared(out, att, qkv, len, off, att_off, NULL, NULL, B, C, NH);
+    AttnBatch ab = {.B = B, .len = len, .off = off, .att_off = att_off};
+    attention_forward_batch(out, att, qkv, &ab, C, NH);
 }
 
 // One (row, head) of the backward, with P the t×W probabilities and dO the head's t×hs slice:
@@ -230,16 +223,9 @@ void attention_backward_batch(float *dqkv, const float *dout, const float *qkv, 
     free(roots); free(next); free(last);
 }
 
-void attention_backward_shared(float *dqkv, const float *dout, const float *qkv, const float *att,
-                               const int *len, const size_t *off, const size_t *att_off,
-                               const int *parent, const int *prefix, int B, size_t C, int NH) {
-    AttnBatch ab = {.B = B, .len = len, .off = off, .att_off = att_off, .parent = parent,
-                    .prefix = prefix};
-    attention_backward_batch(dqkv, dout, qkv, att, &ab, C, NH);
-}
-
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                         const int *len, const size_t *off, const size_t *att_off, int B, size_t C,
                         int NH) {
-    attention_backward_shared(dqkv, dout, qkv, att, len, off, att_off, NULL, NULL, B, C, NH);
+    AttnBatch ab = {.B = B, .len = len, .off = off, .att_off = att_off};
+    attention_backward_batch(dqkv, dout, qkv, att, &ab, C, NH);
 }

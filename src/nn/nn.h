@@ -73,20 +73,14 @@ void attention_forward(float *out, float *att, const float *qkv, const int *len,
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                         const int *len, const size_t *off, const size_t *att_off, int B, size_t C,
                         int NH);
-// The same with shared prefixes (parent, prefix NULL: as above). A row b with parent[b] = p ≥ 0
-// (p < b, itself without a parent) continues the first prefix[b] (1 … len[p]) tokens of row p:
-// its queries see those keys/values, then its own causally, as if the row were the parent's
-// prefix followed by its own tokens; its backward adds into row p's K/V gradients. att for such
-// a row is len[b]×(prefix[b] + len[b]) per head (attention_probs_floats), each probability row the
-// prefix's columns then its own, the columns past the causal limit zero. Rows without a parent
-// have prefix[b] ignored.
-void attention_forward_shared(float *out, float *att, const float *qkv, const int *len,
-                              const size_t *off, const size_t *att_off, const int *parent,
-                              const int *prefix, int B, size_t C, int NH);
-void attention_backward_shared(float *dqkv, const float *dout, const float *qkv, const float *att,
-                               const int *len, const size_t *off, const size_t *att_off,
-                               const int *parent, const int *prefix, int B, size_t C, int NH);
-// The general form. tail (NULL: every position) asks for the outputs of row b's last tail[b]
+// The general form (AttnBatch below; attention_forward / _backward are it with no prefixes and
+// no tails). Shared prefixes: a row b with parent[b] = p ≥ 0 (p < b, itself without a parent)
+// continues the first prefix[b] (1 … len[p]) tokens of row p: its queries see those keys/values,
+// then its own causally, as if the row were the parent's prefix followed by its own tokens; its
+// backward adds into row p's K/V gradients. att for such a row is len[b]×(prefix[b] + len[b])
+// per head (attention_probs_floats), each probability row the prefix's columns then its own, the
+// columns past the causal limit zero. Rows without a parent have prefix[b] ignored.
+// Tails: tail (NULL: every position) asks for the outputs of row b's last tail[b]
 // (1 … len[b]) positions only — its queries; every position still supplies keys and values. Those
 // outputs go to out at rows qoff[b] … qoff[b] + tail[b] − 1 (qoff NULL: the positions' own rows
 // off[b] + len[b] − tail[b] …), and the backward reads dout there. att then holds tail[b]×W
