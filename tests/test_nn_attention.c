@@ -3,9 +3,11 @@
 // (outputs, saved probabilities, gradients, accumulation) on short rows and rows spanning several
 // of the kernel's causal blocks, packing independence, determinism; shared prefixes (a row that
 // continues another row's first tokens) against the same rows written out in full; query tails
-// (the outputs of a row's last positions only) against the full computation.
+// (the outputs of a row's last positions only) against the full computation. All of it for both
+// product paths (register tiles, gemm_serial).
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -296,7 +298,9 @@ static void test_tail(void) {
     free(o2), free(a2), free(g2);
 }
 
-int main(void) {
+// Every test once with each product path: the register tiles (where the CPU has AVX-512) and
+// gemm_serial's library products.
+static void run_all(void) {
     test_ref_fd();
     static const int l1[4] = {5, 1, 9, 3}, l2[1] = {1}, l3[3] = {31, 2, 7};
     test_kernel(4, l1, 32, 4, 100);
@@ -304,12 +308,29 @@ int main(void) {
     test_kernel(3, l3, 24, 3, 300);
     static const int l4[4] = {48, 61, 7, 50};  // longer rows
     test_kernel(4, l4, 32, 2, 400);
-    // rows over one or more of the kernel's 64-row causal blocks: at, just past and between the
-    // block boundaries
+    // rows over one or more of the 64-row causal blocks: at, just past and between the block
+    // boundaries
     static const int l5[5] = {64, 65, 129, 150, 63};
     test_kernel(5, l5, 16, 2, 500);
+    // the model shapes' head sizes (32: the tiny model, 64: GPT-2) and odd ones (20: a partial
+    // 16-lane vector, 100: several 32-column tiles), rows across the 8-row tiles' edges
+    static const int l6[4] = {100, 8, 17, 33};
+    test_kernel(4, l6, 128, 4, 600);
+    test_kernel(4, l6, 128, 2, 700);
+    test_kernel(4, l6, 60, 3, 800);
+    test_kernel(4, l6, 100, 1, 900);
     test_determinism();
     test_shared();
     test_tail();
+}
+
+int main(void) {
+    int tiles = attention_set_tiles(1);
+    printf("products: %s\n", tiles ? "register tiles, then gemm_serial" : "gemm_serial (no AVX-512)");
+    run_all();
+    if (tiles) {
+        attention_set_tiles(0);
+        run_all();
+    }
     return check_summary("test_nn_attention");
 }

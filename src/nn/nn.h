@@ -100,6 +100,10 @@ void attention_backward_batch(float *dqkv, const float *dout, const float *qkv, 
                               const AttnBatch *ab, size_t C, int NH);
 // Floats of att for one row of len tokens after prefix shared ones (0: none), all heads.
 size_t attention_probs_floats(int len, int prefix, int NH);
+// The products inside attention_forward / _backward[_batch]: 1 (the default where the CPU has
+// AVX-512) our register tiles, 0 gemm_serial's library products. Returns the previous setting;
+// asking for tiles where the CPU lacks AVX-512 leaves them off. For tests and measurements.
+int attention_set_tiles(int on);
 
 // ---- causal attention against a KV cache (inference: prefill and decode) -----------------------
 // Row b has past[b] cached positions and n_new[b] new tokens (packed in q at q_off[b], row
