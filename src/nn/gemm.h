@@ -3,7 +3,8 @@
 // the CPU's widest vectors; RLHF_SGEMM=openblas: OpenBLAS's sgemm) or — once gemm_set_bf16(1) —
 // through oneDNN's matmul on bf16 roundings of A and B with fp32 accumulation and fp32 C
 // (AVX512-BF16 or AMX dot products); also the unpacked inference logits (nn/lmhead.c). The
-// attention's per-head products come through gemm_serial (always fp32); batch-1 decoding
+// attention's per-head products come through gemm_serial (always fp32) on CPUs without AVX-512
+// (elsewhere nn/attention_tiles.c); batch-1 decoding
 // (nn/matvec.c) and packed inference products (nn/packed.h) do not come here.
 #ifndef RLHF_NN_GEMM_H
 #define RLHF_NN_GEMM_H
@@ -36,8 +37,8 @@ void gemm_hold_begin(const float *X, size_t rows, size_t cols, size_t ld);
 void gemm_hold_end(void);
 
 // The same product in fp32 on the calling thread alone, for small products inside parallel
-// regions (the attention's per-head blocks): oneDNN's dnnl_sgemm, or OpenBLAS's sgemm under
-// RLHF_SGEMM=openblas. Never bf16; the bits do not depend on the thread count.
+// regions (the attention's per-head blocks without AVX-512): oneDNN's dnnl_sgemm, or OpenBLAS's
+// sgemm under RLHF_SGEMM=openblas. Never bf16; the bits do not depend on the thread count.
 void gemm_serial(GemmOp ta, GemmOp tb, size_t M, size_t N, size_t K, float alpha, const float *A,
                  size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
 
