@@ -3,7 +3,8 @@
 // dimensions wider than the rows, odd and one-sized shapes, 1 and 2 threads, on both fp32 engines
 // (oneDNN, RLHF_SGEMM=openblas); the serial form (gemm_serial) alone and inside parallel regions;
 // RLHF_SGEMM's check. The bf16 mode against the double product of the bf16-rounded operands
-// (what it promises) and within bf16 rounding of the exact product; repeat bits; its refusals.
+// (what it promises) and within bf16 rounding of the exact product; repeat bits; its refusals; the
+// operands' rounding itself (f32_to_bf16_rows) bit for bit against a reference.
 // At layer and model level: matmul and LM-head gradients and a tiny model's loss and gradients
 // in bf16 within bf16 rounding of fp32; gemm_hold_begin/end: the same bits, the held rounding used;
 // gemm_bias (fp32 on oneDNN; declined elsewhere) and matmul_forward's bias either way.
@@ -37,6 +38,54 @@ static void ref_gemm(double *c, GemmOp ta, GemmOp tb, size_t M, size_t N, size_t
                 s += bf16 ? (double)ref_round_bf16(alpha * a) * ref_round_bf16(b) : (double)alpha * a * b;
             }
             c[i * N + j] = s + (double)beta * c0[i * ldc + j];
+        }
+}
+
+// f32_to_bf16_rows against a rounding written another way (keep the upper half, add one when the
+// lower half is over a half or exactly a half with an odd upper half): ties both ways, the largest
+// finite values, infinities, NaNs (quieted), denormals (to ±0), a scale; rows of 45 and 77 values
+// (AVX512-BF16 takes 32 at a time where the CPU has it, the rest is portable code) with a leading
+// dimension wider than the row; a block big enough to be split over the threads.
+static uint16_t other_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if (isnan(f)) return (uint16_t)(u >> 16) | 0x40u;
+    if (fpclassify(f) == FP_SUBNORMAL) return (uint16_t)((u >> 31) << 15);
+    uint32_t hi = u >> 16, lo = u & 0xffffu;
+    if (lo > 0x8000u || (lo == 0x8000u && (hi & 1u))) hi++;
+    return (uint16_t)hi;
+}
+
+static void check_bf16_rounding(void) {
+    static const uint32_t special[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f807fffu,
+                                       0x3f808001u, 0x7f7fffffu, 0xff7fffffu, 0x7f800000u,
+                                       0xff800000u, 0x7fc00001u, 0x7f800001u, 0xffa00000u,
+                                       0x00000001u, 0x807fffffu, 0x00400000u, 0x00800000u,
+                                       0x80000000u, 0x00000000u, 0x7f7f8000u, 0x7fffffffu, 0xffffffffu};
+    const size_t nsp = sizeof special / sizeof special[0];
+    static const size_t colses[2] = {45, 77};
+    for (int ci = 0; ci < 2; ci++)
+        for (int big = 0; big < 2; big++) {
+            size_t cols = colses[ci], ld = cols + 3, rows = big ? 2000 : 5;
+            float *x = ref_rand_f(rows * ld, 700 + (unsigned long long)(ci * 2 + big), 3);
+            for (size_t i = 0; i < nsp; i++) {  // each special value among a row's first 32 and later
+                size_t r = (i * 7) % rows, c0 = (i * 13 + (size_t)ci) % 32;
+                size_t c1 = 32 + (i * 5 + (size_t)ci) % (cols - 32);
+                memcpy(&x[r * ld + c0], &special[i], sizeof(float));
+                memcpy(&x[r * ld + c1], &special[i], sizeof(float));
+            }
+            uint16_t *y = malloc(rows * cols * sizeof(uint16_t));
+            const float scales[2] = {1.0f, 0.5f};
+            for (int si = 0; si < 2; si++) {
+                f32_to_bf16_rows(y, x, rows, cols, ld, scales[si]);
+                size_t bad = 0;
+                for (size_t r = 0; r < rows; r++)
+                    for (size_t c = 0; c < cols; c++)
+                        bad += y[r * cols + c] != other_bf16(scales[si] * x[r * ld + c]);
+                CHECK(bad == 0, "f32_to_bf16_rows: %zu of %zu values rounded otherwise (%zu x %zu, "
+                      "scale %g)", bad, rows * cols, rows, cols, scales[si]);
+            }
+            free(x), free(y);
         }
 }
 
@@ -300,6 +349,7 @@ int main(void) {
     Err e;
     CHECK(!gemm_bf16_on(), "fp32 products by default");
     check_env();
+    check_bf16_rounding();
     CHECK(strstr(gemm_fp32_impl(), "oneDNN") != NULL, "default fp32 engine: %s", gemm_fp32_impl());
     static const char *engines[][2] = {{"onednn", "oneDNN"}, {"openblas", "OpenBLAS"}};
     for (int g = 0; g < 2; g++) {

@@ -18,8 +18,9 @@ dnnl_stream_t onednn_stream(OnednnUser user);
 // Destroys every cached oneDNN object (packed and gemm primitives) and then the engine; both
 // modules work again afterwards (tests and leak checkers).
 void onednn_release_all(void);
-// y = scale·x rounded to bf16, to nearest even (a NaN stays a quiet NaN), for a rows × cols block
-// stored with leading dimension ld, written densely (ld = cols).
+// y = scale·x rounded to bf16, to nearest even (a NaN stays a quiet NaN, a denormal becomes a zero
+// of its sign: AVX512-BF16's rounding, which it uses where the CPU has it), for a rows × cols
+// block stored with leading dimension ld, written densely (ld = cols).
 void f32_to_bf16_rows(uint16_t *restrict y, const float *restrict x, size_t rows, size_t cols,
                       size_t ld, float scale);
 

@@ -38,6 +38,7 @@ float *ref_rand_f(size_t n, unsigned long long seed, float scale) {
 float ref_round_bf16(float x) {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) == 0) u &= 0x80000000u;  // a denormal becomes a zero of its sign
     u += 0x7fffu + ((u >> 16) & 1u);
     u &= 0xffff0000u;
     memcpy(&x, &u, sizeof x);

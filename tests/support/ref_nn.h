@@ -14,7 +14,7 @@ double *ref_zeros(size_t n);                            // calloc'd
 double ref_dot(const double *a, const double *b, size_t n);
 float *ref_rand_f(size_t n, unsigned long long seed, float scale);  // malloc'd, fill_uniform
 float *ref_copy_f(const float *x, size_t n);                        // malloc'd copy
-float ref_round_bf16(float x);  // f32 → bf16 → f32, round to nearest even (what bf16 modes apply)
+float ref_round_bf16(float x);  // f32 → bf16 → f32, to nearest even, denormals to ±0 (what bf16 modes apply)
 // Central finite differences of loss() w.r.t. every x[i] (x perturbed in place and restored):
 // grad[i] = (loss(x + h·e_i) − loss(x − h·e_i)) / 2h.
 typedef double (*ref_loss_fn)(void *ctx);
