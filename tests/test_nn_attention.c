@@ -326,7 +326,8 @@ static void run_all(void) {
 
 int main(void) {
     int tiles = attention_set_tiles(1);
-    printf("products: %s\n", tiles ? "register tiles, then gemm_serial" : "gemm_serial (no AVX-512)");
+    printf("products: %s\n",
+           tiles ? "register tiles, then gemm_serial" : "gemm_serial (no AVX-512)");
     run_all();
     if (tiles) {
         attention_set_tiles(0);

@@ -61,14 +61,16 @@ static void check_bf16_rounding(void) {
                                        0x3f808001u, 0x7f7fffffu, 0xff7fffffu, 0x7f800000u,
                                        0xff800000u, 0x7fc00001u, 0x7f800001u, 0xffa00000u,
                                        0x00000001u, 0x807fffffu, 0x00400000u, 0x00800000u,
-                                       0x80000000u, 0x00000000u, 0x7f7f8000u, 0x7fffffffu, 0xffffffffu};
+                                       0x80000000u, 0x00000000u, 0x7f7f8000u, 0x7fffffffu,
+                                       0xffffffffu};
     const size_t nsp = sizeof special / sizeof special[0];
     static const size_t colses[2] = {45, 77};
     for (int ci = 0; ci < 2; ci++)
         for (int big = 0; big < 2; big++) {
             size_t cols = colses[ci], ld = cols + 3, rows = big ? 2000 : 5;
             float *x = ref_rand_f(rows * ld, 700 + (unsigned long long)(ci * 2 + big), 3);
-            for (size_t i = 0; i < nsp; i++) {  // each special value among a row's first 32 and later
+            // each special value among a row's first 32 and after them
+            for (size_t i = 0; i < nsp; i++) {
                 size_t r = (i * 7) % rows, c0 = (i * 13 + (size_t)ci) % 32;
                 size_t c1 = 32 + (i * 5 + (size_t)ci) % (cols - 32);
                 memcpy(&x[r * ld + c0], &special[i], sizeof(float));

@@ -7,7 +7,7 @@
 // children in order on one thread per head, so the bits do not depend on the thread count.
 // A row may also ask for the outputs of its last few positions only (AttnBatch.tail): its
 // queries are then those positions, its keys and values all of them.
-// The products: on AVX-512 our register tiles (nn/attention_tiles.h: 4 output rows at a time,
+// The products: on AVX-512 our register tiles (nn/attention_tiles.h: 8 output rows at a time,
 // the keys transposed once per (row, head) for the scores), else gemm_serial on 64-row causal
 // blocks. Either way nothing above the causal diagonal is summed (rounded up to a tile or block).
 #include "nn/nn.h"
@@ -177,8 +177,9 @@ static void rows_tiled(float *O, size_t ldo, const float *S, size_t W, const flo
 }
 
 // [Dp | D][j] += alpha · Σ_i S[i][j]·Y[i] for every column j of S (the prefix's, then the row's
-// own): a tile of TILE_ROWS columns sums from the first query row that sees its first column (every row
-// sees the prefix; own column j is seen from query row j − q0 on). Y rows of stride ldy.
+// own): a tile of TILE_ROWS columns sums from the first query row that sees its first column
+// (every row sees the prefix; own column j is seen from query row j − q0 on). Y rows of stride
+// ldy.
 static void columns_tiled(float *Dp, float *D, size_t C3, const float *S, size_t W, int pre,
                           int q0, int t, const float *Y, size_t ldy, size_t hs, float alpha) {
     for (int j0 = 0; j0 < (int)W; j0 += TILE_ROWS) {

@@ -25,7 +25,8 @@ INLINE AVX512 void sum_segment(__m512 acc[TILE_ROWS][2], const int NR, const int
     for (int k = k0; k < k1; k++, x += ld) {
         __m512 xv[2];
         for (int v = 0; v < NV; v++)
-            xv[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(last, x + 16 * v) : _mm512_loadu_ps(x + 16 * v);
+            xv[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(last, x + 16 * v)
+                                : _mm512_loadu_ps(x + 16 * v);
         const float *sp = s + (size_t)k * sk;
         for (int r = 0; r < NR; r++) {
             __m512 b = _mm512_set1_ps(sp[(size_t)r * sr]);
