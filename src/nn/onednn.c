@@ -5,7 +5,6 @@
 
 #include <immintrin.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 
 #include "nn/gemm.h"
@@ -84,12 +83,7 @@ __attribute__((target("avx512f,avx512bf16"))) static void row_native(uint16_t *r
 
 void f32_to_bf16_rows(uint16_t *restrict y, const float *restrict x, size_t rows, size_t cols,
                       size_t ld, float scale) {
-    static _Atomic int native = -1;  // AVX512-BF16 present (1) or not (0); −1 not asked yet
-    int nat = atomic_load(&native);
-    if (nat < 0) {
-        nat = __builtin_cpu_supports("avx512bf16") ? 1 : 0;
-        atomic_store(&native, nat);
-    }
+    int nat = __builtin_cpu_supports("avx512bf16");  // a read of libgcc's CPU model
 #pragma omp parallel for schedule(static) if (rows * cols >= 65536)
     for (size_t r = 0; r < rows; r++) {
         if (nat) row_native(y + r * cols, x + r * ld, cols, scale);
