@@ -3,7 +3,8 @@
 // with and without bias, row counts from 1 to past the packing's reference 32 (tiles of 12, panels
 // of 32 columns cut short), odd shapes; repeat bits; the panels' bits whatever M and the thread
 // count, and their refusal past 256 rows; the bias copied at packing;
-// bad shapes refused with a message; the bf16 mode against the product of bf16-rounded operands;
+// the products scattered in segments, added to a residual stream or put through GELU, bit for
+// bit; bad shapes refused with a message; the bf16 mode against the product of bf16-rounded operands;
 // and at model level, the cached forward with packed weights (gpt_pack) against the same forward
 // on sgemm, a bf16-packed frozen model's logprobs, an AdamW step dropping a packed copy.
 #include <math.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "model/gpt.h"
+#include "nn/nn.h"
 #include "nn/onednn.h"
 #include "nn/packed.h"
 #include "support/check.h"
@@ -77,6 +79,71 @@ static void test_shape(size_t K, size_t N, int transposed, int with_bias) {
     packed_free(p);
 out:
     free(w), free(b), free(x), free(y), free(y2), free(r);
+}
+
+// packed_forward_to (nn/panels.h): the rows in segments of seg columns each scattered to their own
+// place, the product stored, added to what is there, or put through GELU — packed_forward's
+// product then the same work (vec_accumulate, gelu_forward) bit for bit, whatever M and the thread
+// count; a seg that would cut a panel, and any product not on the f32 panels, refused untouched.
+static void test_to(size_t K, size_t N, size_t seg) {
+    enum { MAXM = 40 };
+    size_t nseg = (N + seg - 1) / seg;
+    float *w = ref_rand_f(K * N, 21 + K, 0.5f), *b = ref_rand_f(N, 22, 0.5f);
+    float *x = ref_rand_f(MAXM * K, 23, 1.0f), *y = ref_rand_f(MAXM * N, 24, 9);
+    float *base = ref_rand_f(MAXM * N, 25, 2.0f), *want = ref_rand_f(MAXM * N, 26, 9);
+    float *dst = ref_rand_f(nseg * MAXM * seg * 2, 27, 2.0f);  // row m of segment s at (s·M + m)·2·seg
+    float **rows = malloc(nseg * MAXM * sizeof *rows);
+    Err e;
+    PackedMat *p = packed_create(w, K, N, 0, b, 0, &e);
+    CHECK(p != NULL, "packed_create %zux%zu: %s", K, N, e.msg);
+    if (!p) goto out;
+    int panels = !strncmp(packed_impl(), "panels", 6);
+    size_t Ms[] = {1, 5, 13, 32, MAXM};
+    int saved = omp_get_max_threads();
+    for (int nt = 1; nt <= 2; nt++) {
+        omp_set_num_threads(nt);
+        for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++)
+            for (int op = PANELS_STORE; op <= PANELS_GELU; op++) {
+                size_t M = Ms[mi];
+                CHECK(packed_forward(p, y, x, M) == 0, "packed_forward M=%zu", M);
+                memcpy(want, base, M * N * sizeof(float));  // the destinations' contents, row-major
+                if (op == PANELS_STORE) memcpy(want, y, M * N * sizeof(float));
+                if (op == PANELS_ADD) vec_accumulate(want, y, M * N);
+                if (op == PANELS_GELU) gelu_forward(want, y, M * N);
+                for (size_t s = 0; s < nseg; s++)
+                    for (size_t m = 0; m < M; m++) {
+                        size_t nc = N - s * seg < seg ? N - s * seg : seg;
+                        rows[s * M + m] = dst + (s * M + m) * 2 * seg + (m % 3);  // unaligned too
+                        memcpy(rows[s * M + m], base + m * N + s * seg, nc * sizeof(float));
+                    }
+                PanelsOut o = {rows, seg, (PanelsOp)op};
+                int rc = packed_forward_to(p, &o, x, M);
+                CHECK(rc == (panels ? 0 : -1), "packed_forward_to M=%zu op %d: %d", M, op, rc);
+                size_t bad = 0;
+                for (size_t s = 0; s < nseg; s++)
+                    for (size_t m = 0; m < M; m++)
+                        for (size_t j = 0; j < seg && s * seg + j < N; j++) {
+                            float got = rows[s * M + m][j];
+                            float exp = rc == 0 ? want[m * N + s * seg + j] : base[m * N + s * seg + j];
+                            bad += memcmp(&got, &exp, sizeof got) != 0;
+                        }
+                CHECK(bad == 0, "packed_forward_to %zux%zu seg %zu M=%zu op %d, %d threads: %zu values "
+                      "differ from the product then the op (or were written when refused)", K, N, seg,
+                      M, op, nt, bad);
+            }
+    }
+    omp_set_num_threads(saved);
+    if (panels && seg < N) {  // a seg that cuts a 32-column panel: refused, nothing written
+        float *before = malloc(nseg * MAXM * seg * 2 * sizeof(float));
+        memcpy(before, dst, nseg * MAXM * seg * 2 * sizeof(float));
+        PanelsOut o = {rows, seg + 16, PANELS_STORE};
+        CHECK(packed_forward_to(p, &o, x, 4) == -1, "seg %zu cuts a panel: refused", seg + 16);
+        check_bitwise("a refused product writes nothing", before, dst, nseg * MAXM * seg * 2);
+        free(before);
+    }
+    packed_free(p);
+out:
+    free(w), free(b), free(x), free(y), free(base), free(want), free(dst), free(rows);
 }
 
 // bf16 mode: equal to the double product of the bf16-rounded inputs and weights (f32 accumulation
@@ -215,6 +282,9 @@ int main(void) {
     test_shape(256, 64, 0, 1);    // a tiny model's fc projection
     test_shape(48, 301, 1, 0);    // transposed: the tied LM head w[V,C]
     test_shape(40, 63, 1, 1);     // a last panel one column short
+    test_to(64, 192, 64);  // a tiny model's qkv: query, key, value to three places
+    test_to(40, 160, 96);  // a last segment of 64
+    test_to(33, 77, 77);   // one segment, a last panel 13 columns short
     test_shape_bf16(64, 192, 0, 1);
     test_shape_bf16(37, 53, 1, 0);
     Err e;

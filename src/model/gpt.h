@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nn/panels.h"
 #include "util/common.h"
 
 typedef struct {
@@ -235,6 +236,9 @@ int gpt_packed_bf16(const GPT *m);  // packed, in bf16
 // The packed product for linear `idx` (4·layer + 0..3: qkv, attproj, fc, fcproj; 4·n_layer: the
 // LM head); -1 when not packed or oneDNN cannot (the caller uses sgemm).
 int gpt_packed_forward(const GPT *m, int idx, float *out, const float *inp, size_t rows);
+// The same delivered as o says (nn/panels.h); -1 (nothing written) where it cannot be
+// (packed_forward_to): the caller runs the product and does the rest itself.
+int gpt_packed_forward_to(const GPT *m, int idx, const PanelsOut *o, const float *inp, size_t rows);
 // Linear `idx` of the layers, out[N,OC] = inp[N,C]·w + b: packed when the model is and N ≥ 2
 // (one row: nn/matvec.c, bound by the weight read anyway), else matmul_forward.
 void gpt_linear(const GPT *m, int idx, float *out, const float *inp, const float *w,

@@ -54,6 +54,12 @@ int gpt_packed_forward(const GPT *m, int idx, float *out, const float *inp, size
     return packed_forward(m->packed->mat[idx], out, inp, rows);
 }
 
+int gpt_packed_forward_to(const GPT *m, int idx, const PanelsOut *o, const float *inp,
+                          size_t rows) {
+    if (!m->packed || idx < 0 || idx >= m->packed->n || !m->packed->mat[idx]) return -1;
+    return packed_forward_to(m->packed->mat[idx], o, inp, rows);
+}
+
 int gpt_packed_bf16(const GPT *m) { return m->packed && m->packed->bf16; }
 
 void gpt_linear(const GPT *m, int idx, float *out, const float *inp, const float *w,

@@ -1,6 +1,8 @@
 // model/kvcache.c — the KV cache and the cached forward used by generation: prefill (many new
 // tokens per row) and decode (one per row) through the same path, each row with its own length.
-// Products with 2+ rows use the model's packed weights when generate() packed them (gpt_pack).
+// Products with 2+ rows use the model's packed weights when generate() packed them (gpt_pack),
+// which put their outputs where they go: keys and values into the cache, the projections onto
+// the residual stream, the MLP's hidden layer through GELU (linear_to).
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +43,29 @@ void kv_move_row(KVCache *kv, int dst, int src) {
     kv->len[dst] = kv->len[src];
 }
 
+// out = inp[N,C]·w + b for linear idx, delivered as o says (rows in o->seg-column segments,
+// o->op): by the packed product itself where it can (gpt_packed_forward_to), else the product into
+// tmp[N,OC] (gpt_linear) and the same work here, row by row — the same bits either way. A
+// destination row that is tmp's own row is left where it is.
+static void linear_to(const GPT *m, int idx, const PanelsOut *o, float *tmp, const float *inp,
+                      const float *w, const float *b, size_t N, size_t C, size_t OC) {
+    if (N >= 2 && gpt_packed_forward_to(m, idx, o, inp, N) == 0) return;
+    gpt_linear(m, idx, tmp, inp, w, b, N, C, OC);
+    size_t nseg = (OC + o->seg - 1) / o->seg;
+#pragma omp parallel for schedule(static) if (N > 1)
+    for (size_t n = 0; n < N; n++)
+        for (size_t s = 0; s < nseg; s++) {
+            size_t c0 = s * o->seg, nc = OC - c0 < o->seg ? OC - c0 : o->seg;
+            const float *y = tmp + n * OC + c0;
+            float *d = o->rows[s * N + n];
+            if (o->op == PANELS_GELU) gelu_forward_serial(d, y, nc);
+            else if (o->op == PANELS_ADD)
+                for (size_t j = 0; j < nc; j++) d[j] += y[j];
+            else if (d != y)
+                memcpy(d, y, nc * sizeof(float));
+        }
+}
+
 int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *tokens,
                        float *logits, Err *e) {
     const GPTConfig *c = &m->cfg;
@@ -74,24 +99,32 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
     float *proj = falloc(N * C), *fch = falloc(N * 4 * C);
     int nthreads = omp_get_max_threads();
     float *scratch = falloc((size_t)nthreads * (size_t)c->n_head * (size_t)kv->T);
+    // Where the products' outputs go (nn/panels.h): a token's query to its qkv row, its key and
+    // value straight into the cache; both projections added to the residual stream x; the MLP's
+    // hidden layer through GELU (linear_to).
+    float **qkv_rows = xmalloc(3 * N * sizeof *qkv_rows), **x_rows = xmalloc(N * sizeof *x_rows);
+    float **fch_rows = xmalloc(N * sizeof *fch_rows);
+    for (size_t n = 0; n < N; n++) {
+        qkv_rows[n] = qkv + n * 3 * C;
+        x_rows[n] = x + n * C;
+        fch_rows[n] = fch + n * 4 * C;
+    }
+    PanelsOut to_qkv = {qkv_rows, C, PANELS_STORE}, to_x = {x_rows, C, PANELS_ADD};
+    PanelsOut to_fch = {fch_rows, 4 * C, PANELS_GELU};
     embedding_forward(x, tokens, pos, m->w.wte, m->w.wpe, N, C);
     size_t T = (size_t)kv->T;
     for (int l = 0; l < c->n_layer; l++) {
         const GPTLayer *w = &m->w.h[l];
         float *kl = kv->k + (size_t)l * (size_t)kv->B * T * C;
         float *vl = kv->v + (size_t)l * (size_t)kv->B * T * C;
-        layernorm_forward(ln, NULL, NULL, x, w->ln1w, w->ln1b, N, C);
-        gpt_linear(m, 4 * l + 0, qkv, ln, w->qkvw, w->qkvb, N, C, 3 * C);
-        // rows in parallel: a prefill is the first touch of the cache's pages (faulted in by
-        // whichever thread writes them)
-#pragma omp parallel for schedule(static) if (N >= 256)
         for (int b = 0; b < B; b++)
             for (int i = 0; i < n_new[b]; i++) {
-                const float *src = qkv + (q_off[b] + (size_t)i) * 3 * C;
-                size_t t = (size_t)(kv->len[b] + i);
-                memcpy(kl + (size_t)b * T * C + t * C, src + C, C * sizeof(float));
-                memcpy(vl + (size_t)b * T * C + t * C, src + 2 * C, C * sizeof(float));
+                size_t n = q_off[b] + (size_t)i, t = (size_t)(kv->len[b] + i);
+                qkv_rows[N + n] = kl + (size_t)b * T * C + t * C;
+                qkv_rows[2 * N + n] = vl + (size_t)b * T * C + t * C;
             }
+        layernorm_forward(ln, NULL, NULL, x, w->ln1w, w->ln1b, N, C);
+        linear_to(m, 4 * l + 0, &to_qkv, qkv, ln, w->qkvw, w->qkvb, N, C, 3 * C);
         if (l == c->n_layer - 1 && N > (size_t)B) {
             // A prefill's last layer: its keys and values are cached for every new token (above),
             // but only each row's last token goes on to the logits, so its attention, projection
@@ -111,19 +144,17 @@ int gpt_forward_cached(GPT *m, KVCache *kv, int B, const int *n_new, const int *
                 memmove(atty + (size_t)b * C, atty + last_row[b] * C, C * sizeof(float));
                 last_row[b] = (size_t)b;
             }
-            N = (size_t)B;
+            N = (size_t)B;  // x_rows and fch_rows: their first B entries are rows 0..B-1
         } else {
             attention_forward_cached(atty, qkv, 3 * C, kl, vl, T * C, kv->len, n_new, q_off, B, C,
                                      c->n_head, scratch);
         }
-        gpt_linear(m, 4 * l + 1, proj, atty, w->attprojw, w->attprojb, N, C, C);
-        vec_accumulate(x, proj, N * C);
+        linear_to(m, 4 * l + 1, &to_x, proj, atty, w->attprojw, w->attprojb, N, C, C);
         layernorm_forward(ln, NULL, NULL, x, w->ln2w, w->ln2b, N, C);
-        gpt_linear(m, 4 * l + 2, fch, ln, w->fcw, w->fcb, N, C, 4 * C);
-        gelu_forward(fch, fch, N * 4 * C);
-        gpt_linear(m, 4 * l + 3, proj, fch, w->fcprojw, w->fcprojb, N, 4 * C, C);
-        vec_accumulate(x, proj, N * C);
+        linear_to(m, 4 * l + 2, &to_fch, fch, ln, w->fcw, w->fcb, N, C, 4 * C);
+        linear_to(m, 4 * l + 3, &to_x, proj, fch, w->fcprojw, w->fcprojb, N, 4 * C, C);
     }
+    free(qkv_rows); free(x_rows); free(fch_rows);
     // final norm of each row's last new token, then logits
     float *last = falloc((size_t)B * C);
     for (int b = 0; b < B; b++)

@@ -30,16 +30,25 @@ static void gelu_forward_block(float *out, const float *inp) {
     }
 }
 
+// A last partial block, padded.
+static void gelu_forward_tail(float *out, const float *inp, size_t r) {
+    float x[GELU_BLOCK] = {0}, y[GELU_BLOCK];
+    memcpy(x, inp, r * sizeof(float));
+    gelu_forward_block(y, x);
+    memcpy(out, y, r * sizeof(float));
+}
+
 void gelu_forward(float *out, const float *inp, size_t n) {
     size_t nb = n / GELU_BLOCK, r = n % GELU_BLOCK;
 #pragma omp parallel for schedule(static)
     for (size_t b = 0; b < nb; b++) gelu_forward_block(out + b * GELU_BLOCK, inp + b * GELU_BLOCK);
-    if (r) {
-        float x[GELU_BLOCK] = {0}, y[GELU_BLOCK];
-        memcpy(x, inp + nb * GELU_BLOCK, r * sizeof(float));
-        gelu_forward_block(y, x);
-        memcpy(out + nb * GELU_BLOCK, y, r * sizeof(float));
-    }
+    if (r) gelu_forward_tail(out + nb * GELU_BLOCK, inp + nb * GELU_BLOCK, r);
+}
+
+void gelu_forward_serial(float *out, const float *inp, size_t n) {
+    size_t nb = n / GELU_BLOCK, r = n % GELU_BLOCK;
+    for (size_t b = 0; b < nb; b++) gelu_forward_block(out + b * GELU_BLOCK, inp + b * GELU_BLOCK);
+    if (r) gelu_forward_tail(out + nb * GELU_BLOCK, inp + nb * GELU_BLOCK, r);
 }
 
 // dinp[n] += dout · d/dx gelu(x)

@@ -42,6 +42,8 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
 // ---- GELU, tanh approximation ("gelu_new") -----------------------------------------------------
 // out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
 void gelu_forward(float *out, const float *inp, size_t n);  // out may alias inp
+// The same on the calling thread alone (gelu_forward's bits; the products' fused GELU, nn/panels.c).
+void gelu_forward_serial(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
 // dinp = dout·gelu'(inp), overwritten; dinp may alias dout (in place).
 void gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n);

@@ -256,6 +256,12 @@ int packed_forward(const PackedMat *p, float *out, const float *inp, size_t M) {
     return rc;
 }
 
+int packed_forward_to(const PackedMat *p, const PanelsOut *o, const float *inp, size_t M) {
+    if (!p->panels || M > PANELS_M_MAX || !panels_out_ok(&p->pan, o)) return -1;
+    panels_forward_to(&p->pan, o, inp, M);
+    return 0;
+}
+
 void packed_release_cache(void) {
     pthread_mutex_lock(&g_lock);
     for (int i = 0; i < g_ncache; i++) dnnl_primitive_destroy(g_cache[i].prim);

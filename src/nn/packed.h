@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "nn/panels.h"
 #include "util/common.h"
 
 typedef struct PackedMat PackedMat;
@@ -24,6 +25,11 @@ size_t packed_bytes(const PackedMat *p);
 // out[M,N] = inp[M,K]·W + bias. 0, or -1 (out untouched: the caller falls back to sgemm) when
 // oneDNN has no kernel for this M or, for the f32 panels, M is past the rows they are faster for.
 int packed_forward(const PackedMat *p, float *out, const float *inp, size_t M);
+// The same product delivered as o says (nn/panels.h: rows scattered in segments, added to a
+// residual stream, through GELU): 0, or -1 (nothing written) where the product is not on the f32
+// panels (oneDNN, or more rows than they take) or o's segments do not suit them — the caller
+// then runs packed_forward (or sgemm) and does the same itself.
+int packed_forward_to(const PackedMat *p, const PanelsOut *o, const float *inp, size_t M);
 // The implementation of the last packed matrix: "panels:avx512f" or "onednn " and oneDNN's name
 // (e.g. "onednn brg:avx512_core"); "none" before.
 const char *packed_impl(void);
