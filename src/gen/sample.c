@@ -44,6 +44,14 @@ static void sort_desc(const float *x, int *idx, int n) {
     qsort_r(idx, (size_t)n, sizeof(int), cmp_desc, (void *)x);
 }
 
+// The first index holding the maximum maxv (0 when no logit is above -FLT_MAX: all -inf or NaN).
+static int first_max(const float *logits, int V, float maxv) {
+    int i = 0;
+    if (maxv > -FLT_MAX)
+        while (i < V - 1 && logits[i] != maxv) i++;
+    return i;
+}
+
 int sample_token(float *logits, int V, const SampleConfig *sc, double u, float *logp,
                  int *idx, double *ex) {
     float T = sc->temperature > 0 ? sc->temperature : 1.0f;
@@ -53,9 +61,6 @@ int sample_token(float *logits, int V, const SampleConfig *sc, double u, float *
     float maxv = -FLT_MAX;
 #pragma omp simd reduction(max : maxv)
     for (int v = 0; v < V; v++) maxv = logits[v] > maxv ? logits[v] : maxv;
-    int argmax = 0;  // 0 when no logit is above -FLT_MAX (all -inf or NaN)
-    if (maxv > -FLT_MAX)
-        while (logits[argmax] != maxv) argmax++;
     // exp through libmvec's vector exp (nn/vecmath.h): the whole vocabulary, every step, every row
     double z = 0;
 #pragma omp simd reduction(+ : z)
@@ -66,19 +71,29 @@ int sample_token(float *logits, int V, const SampleConfig *sc, double u, float *
     }
     double lse = (double)maxv + log(z);
     if (sc->temperature <= 0) {
-        *logp = (float)((double)logits[argmax] - lse);
-        return argmax;
+        int am = first_max(logits, V, maxv);
+        *logp = (float)((double)logits[am] - lse);
+        return am;
     }
     int k = sc->top_k > 0 && sc->top_k < V ? sc->top_k : V;
     int use_p = sc->top_p > 0 && sc->top_p < 1;
     int chosen = -1;
     if (k == V && !use_p) {  // plain sampling: inverse CDF in index order
+        // whole blocks of 8 while the running sum stays at or below the target (the blocks' sums
+        // are independent of each other: one dependent addition per 8 terms), then term by term
         double target = u * z, acc = 0;
-        for (int v = 0; v < V; v++) {
+        int v = 0;
+        for (; v + 8 <= V; v += 8) {
+            const double *b = ex + v;
+            double s8 = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+            if (acc + s8 > target) break;
+            acc += s8;
+        }
+        for (; v < V; v++) {
             acc += ex[v];
             if (acc > target) { chosen = v; break; }
         }
-        if (chosen < 0) chosen = argmax;
+        if (chosen < 0) chosen = first_max(logits, V, maxv);
     } else {
         for (int v = 0; v < V; v++) idx[v] = v;
         // candidates: the top-k; with top-p, grow a sorted prefix of them until it holds mass
