@@ -96,7 +96,7 @@ bench: all
 	    build/rlhf bench --only dist; fi
 
 # rlhf.c vs TRL / PyTorch, stage by stage (docs/performance.md, "Peers"); PEERS_FLAGS passes flags
-# to bench/peers/run.py (e.g. PEERS_FLAGS="--only sft,dpo --steps 8")
+# to bench/peers/run.py (e.g. PEERS_FLAGS="--only sft,dpo --steps 8 --rounds 3")
 PEERS_VENV := $(or $(RLHF_PEERS_VENV),$(CURDIR)/.venv-peers)
 bench-peers: all
 	@scripts/setup-peers-venv.sh

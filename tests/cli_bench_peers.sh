@@ -2,8 +2,9 @@
 # tests/cli_bench_peers.sh — bench/peers/run.py (`make bench-peers`) without the peers' environment:
 # our side of SFT and GRPO on the shared tiny model and data gives per-step times; a stand-in peer
 # (a script that answers like theirs_*.py) is merged into the same row with ratio = theirs / ours
-# (median after the warm-up step); --bf16 reaches both sides; a failing or silent peer, an unknown
-# stage and a missing environment stop the run with a clear message and a non-zero exit.
+# (median after the warm-up step); --rounds runs both sides in turn and pools the rounds' steps;
+# --bf16 reaches both sides; a failing or silent peer, an unknown stage and a missing environment
+# stop the run with a clear message and a non-zero exit.
 set -u
 . "$(dirname "$0")/support/cli.sh" cli_bench_peers
 RUN=(python3 bench/peers/run.py --rlhf "$RLHF" --steps 2 --threads 1)
@@ -57,6 +58,26 @@ PY
 else
   bf16_unavailable "bench-peers --bf16" "$T/w16/bench-peers.log"
 fi
+
+# --rounds 2: each side runs twice in turn; medians over both rounds' steps after their warm-ups
+cat >"$T/peer2" <<'SH'
+#!/bin/sh
+echo x >>"$(dirname "$0")/peer2.calls"
+echo '{"side": "theirs", "stage": "sft", "step_s": [9.0, 2.0, 4.0], "torch": "stand-in"}'
+SH
+chmod +x "$T/peer2"
+expect_rc 0 "--rounds 2 with a stand-in peer" "${RUN[@]}" --python "$T/peer2" --only sft --rounds 2 --work "$T/w2"
+python3 - "$T" <<'PY' && ok "--rounds 2: both sides twice, medians over the rounds' steps after each warm-up" || bad "--rounds"
+import json, os, statistics, sys
+d = sys.argv[1]
+r = [json.loads(l) for l in open(d + "/out") if l.startswith("{")][0]
+assert r["rounds"] == 2 and r["theirs_steps"] == [9.0, 2.0, 4.0, 9.0, 2.0, 4.0] and r["theirs_s"] == 3.0, r
+o = r["ours_steps"]
+assert len(o) == 4 and abs(r["ours_s"] - statistics.median([o[1], o[3]])) <= 2e-6, r
+assert len(open(d + "/peer2.calls").read().split()) == 2
+assert os.path.isdir(d + "/w2/ours-sft") and os.path.isdir(d + "/w2/ours-sft-2")
+PY
+expect_rc 2 "--rounds 0 refused" "${RUN[@]}" --ours-only --rounds 0
 
 printf '#!/bin/sh\necho "peer broke" >&2\nexit 3\n' >"$T/bad"; chmod +x "$T/bad"
 expect_rc 1 "a failing peer stops the run" "${RUN[@]}" --python "$T/bad" --only sft

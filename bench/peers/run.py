@@ -5,7 +5,8 @@ then for each stage runs ours (build/rlhf sft / rm / dpo / grpo / ppo, and `rlhf
 train_step` for the GPT-2 124M training step) and theirs (TRL's trainers, plain PyTorch for the
 124M step; bench/peers/theirs_*.py in the peers' environment) one after the other on the same
 model, data, batch shapes and thread count. Time per step / iteration is the median over the
-steps after the first (a warm-up); process start, model loading and tokenisation are excluded on
+steps after the first (a warm-up) — with --rounds N, each side runs N times in turn (ours,
+theirs, ours, ...) and the median is over every round's steps after its warm-up; process start, model loading and tokenisation are excluded on
 both sides. fp32 on both sides, or with --bf16 bf16 mixed precision on both (our --bf16; the
 trainers' bf16=True, CPU autocast; autocast for the plain step). Prints one JSON line per stage and
 a table: stage, ours (s), theirs (s), ratio (theirs / ours: how many times faster rlhf.c is).
@@ -111,10 +112,10 @@ def metrics(run_dir, key):
     return steps
 
 
-def ours(stage, a, d, env, log):
-    """Our side of one stage: a list of (label, per-step seconds, extra fields)."""
+def ours(stage, a, d, env, log, rnd=1):
+    """Our side of one stage (round rnd): a list of (label, per-step seconds, extra fields)."""
     rl = a.rlhf
-    out = os.path.join(a.work, "ours-" + stage)
+    out = os.path.join(a.work, "ours-" + stage + ("-%d" % rnd if rnd > 1 else ""))
     n = str(a.steps)
     common = ["--out", out, "--seed", "1", "--val-fraction", "0", "--eval-every", "0", "--ckpt-every", "0", "-q"]
     common += ["--bf16"] if a.bf16 else []
@@ -161,8 +162,9 @@ def theirs(stage, a, d, env, log):
     return [(stage, r["step_s"], {"torch": r["torch"]})]
 
 
-def median_after_warmup(steps):
-    rest = [s for s in steps[1:] if s is not None]
+def median_after_warmup(rounds):
+    """Median of the steps of every round after that round's first (its warm-up)."""
+    rest = [s for steps in rounds for s in steps[1:] if s is not None]
     return statistics.median(rest) if rest else None
 
 
@@ -175,6 +177,9 @@ def main():
     p.add_argument("--steps", type=int, default=6, help="steps / iterations per small stage (the first is a warm-up)")
     p.add_argument("--train-steps", type=int, default=3, help="timed 124M training steps per shape (after one warm-up)")
     p.add_argument("--threads", type=int, default=2, help="threads on both sides (OMP_NUM_THREADS, torch)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="rounds per stage, ours then theirs in turn; medians over every round's steps after "
+                        "its warm-up (the peers' step times drift within minutes)")
     p.add_argument("--ours-only", action="store_true", help="run only our side (no peers' environment needed)")
     p.add_argument("--bf16", action="store_true",
                    help="both sides in bf16 mixed precision: our --bf16, the trainers' bf16=True, autocast")
@@ -184,8 +189,8 @@ def main():
     for s in stages:
         if s not in STAGES:
             p.error("--only: unknown stage %r (expected %s)" % (s, ", ".join(STAGES)))
-    if a.steps < 2 or a.train_steps < 1:
-        p.error("--steps must be at least 2 (one warm-up) and --train-steps at least 1")
+    if a.steps < 2 or a.train_steps < 1 or a.rounds < 1:
+        p.error("--steps must be at least 2 (one warm-up), --train-steps and --rounds at least 1")
     if not os.access(a.rlhf, os.X_OK):
         p.error("%s: no such binary (run make first)" % a.rlhf)
     if not a.ours_only and not os.access(a.python, os.X_OK):
@@ -208,20 +213,26 @@ def main():
     rows = []
     t_start = time.time()
     for stage in stages:
-        say("%s: ours" % stage)
-        mine = ours(stage, a, d, env, log)
-        peer = [] if a.ours_only else (say("%s: theirs" % stage) or theirs(stage, a, d, env, log))
-        peer_by = {label: (steps, extra) for label, steps, extra in peer}
-        for label, steps, extra in mine:
+        mine, peer = {}, {}  # label -> ([steps of each round], extra fields)
+        for rnd in range(1, a.rounds + 1):
+            tag = " (round %d of %d)" % (rnd, a.rounds) if a.rounds > 1 else ""
+            say("%s: ours%s" % (stage, tag))
+            for label, steps, extra in ours(stage, a, d, env, log, rnd):
+                mine.setdefault(label, ([], extra))[0].append(steps)
+            if not a.ours_only:
+                say("%s: theirs%s" % (stage, tag))
+                for label, steps, extra in theirs(stage, a, d, env, log):
+                    peer.setdefault(label, ([], extra))[0].append(steps)
+        for label, (steps, extra) in mine.items():
             o = median_after_warmup(steps)
-            t_steps, t_extra = peer_by.get(label, ([], {}))
+            t_steps, t_extra = peer.get(label, ([], {}))
             t = median_after_warmup(t_steps)
             row = {"bench": "peers", "stage": label, "ours_s": round(o, 6) if o is not None else None,
                    "theirs_s": round(t, 6) if t is not None else None,
                    "ratio": round(t / o, 3) if t is not None and o else None,
-                   "ours_steps": [round(x, 6) for x in steps if x is not None],
-                   "theirs_steps": [round(x, 6) for x in t_steps], "threads": a.threads,
-                   "precision": "bf16" if a.bf16 else "fp32"}
+                   "ours_steps": [round(x, 6) for r in steps for x in r if x is not None],
+                   "theirs_steps": [round(x, 6) for r in t_steps for x in r], "rounds": a.rounds,
+                   "threads": a.threads, "precision": "bf16" if a.bf16 else "fp32"}
             row.update(extra)
             row.update(t_extra)
             print(json.dumps(row), flush=True)
@@ -233,8 +244,9 @@ def main():
         f = lambda x, spec: (spec % x) if x is not None else "-"  # noqa: E731
         print("%-24s %10s %10s %8s" % (r["stage"], f(r["ours_s"], "%.4f"), f(r["theirs_s"], "%.4f"),
                                        f(r["ratio"], "%.2fx")))
-    say("done in %.0f s (%d threads, %s; ratio = theirs / ours; medians after one warm-up step)"
-        % (time.time() - t_start, a.threads, "bf16" if a.bf16 else "fp32"))
+    say("done in %.0f s (%d threads, %s; ratio = theirs / ours; medians after one warm-up step%s)"
+        % (time.time() - t_start, a.threads, "bf16" if a.bf16 else "fp32",
+           " per round, over %d rounds" % a.rounds if a.rounds > 1 else ""))
     if not keep:
         shutil.rmtree(a.work, ignore_errors=True)
 
