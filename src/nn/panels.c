@@ -139,8 +139,8 @@ __attribute__((target("avx512f"))) static void panel_run(const Panels *p, const 
             const float *x = inp + m0 * K;
             int mr = M - m0 >= TILE_ROWS ? TILE_ROWS : (int)(M - m0);
             switch (mr) {  // a constant row count: the row loop unrolled with no tests
-#define TILE_CASE(R)                                                                         \
-    case R:                                                                                  \
+#define TILE_CASE(R)                                                                 \
+    case R:                                                                          \
         tile(rows + m0, col, o->op, x, K, pw, K, R, ncols, bias, &pf, every, &left); \
         break;
                 TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)

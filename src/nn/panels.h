@@ -26,16 +26,16 @@ size_t panels_bytes(const Panels *p);
 // the panels (one thread inside a parallel region).
 void panels_forward(const Panels *p, float *out, const float *inp, size_t M);
 
-// What a product does with y = inp·W + bias (panels_forward_to), in the tile's registers.
+// What a product does with y = inp·W + bias (panels_forward_to) as it stores each tile.
 typedef enum {
     PANELS_STORE,  // out = y
     PANELS_ADD,    // out += y (a residual stream: vec_accumulate's bits)
     PANELS_GELU,   // out = gelu(y) (gelu_forward's bits)
 } PanelsOp;
-// Where the outputs go: row m's columns s·seg .. s·seg + seg − 1 at rows[s·M + m] (s = 0 .. N/seg;
-// seg = N: one pointer per row), so one product can write, say, a token's query to a scratch
-// row and its key and value straight into a KV cache. seg is N or more, or a multiple of 32 (a
-// panel's columns go to one place).
+// Where the outputs go: row m's columns s·seg .. s·seg + seg − 1 at rows[s·M + m] (segments
+// s = 0 .. ⌈N/seg⌉ − 1; seg = N: one pointer per row), so one product can write, say, a token's
+// query to a scratch row and its key and value straight into a KV cache. seg is N or more, or a
+// multiple of 32 (a panel's columns go to one place).
 typedef struct {
     float *const *rows;
     size_t seg;
