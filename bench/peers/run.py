@@ -6,8 +6,8 @@ train_step` for the GPT-2 124M training step) and theirs (TRL's trainers, plain 
 124M step; bench/peers/theirs_*.py in the peers' environment) one after the other on the same
 model, data, batch shapes and thread count. Time per step / iteration is the median over the
 steps after the first (a warm-up) — with --rounds N, each side runs N times in turn (ours,
-theirs, ours, ...) and the median is over every round's steps after its warm-up; process start, model loading and tokenisation are excluded on
-both sides. fp32 on both sides, or with --bf16 bf16 mixed precision on both (our --bf16; the
+theirs, ours, ...) and the median is over every round's steps after its warm-up; process start,
+model loading and tokenisation are excluded on both sides. fp32 on both sides, or with --bf16 bf16 mixed precision on both (our --bf16; the
 trainers' bf16=True, CPU autocast; autocast for the plain step). Prints one JSON line per stage and
 a table: stage, ours (s), theirs (s), ratio (theirs / ours: how many times faster rlhf.c is).
 Standard library only.
