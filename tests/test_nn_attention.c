@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/attention_tiles.h"
 #include "nn/nn.h"
 #include "support/check.h"
 #include "support/ref_nn.h"
@@ -257,6 +258,12 @@ static void test_tail(void) {
         float *o = calloc(NT * C, 4), *a = calloc(natt, 4), *gt = calloc(N * C3, 4);
         attention_forward_batch(o, a, qkv, &ab, C, NH);
         attention_backward_batch(gt, dtail, qkv, a, &ab, C, NH);
+        // the overwriting form over a buffer of garbage: every element written, the same bits
+        float *gs = malloc(N * C3 * 4);
+        for (size_t i = 0; i < N * C3; i++) gs[i] = i % 2 ? NAN : 7.0f;
+        attention_backward_batch_set(gs, dtail, qkv, a, &ab, C, NH);
+        check_bitwise("tail attention dqkv (overwritten vs added to zeros)", gs, gt, N * C3);
+        free(gs);
         for (int b = 0; b < B; b++) {  // only the tails' probability rows are written
             int pre = parent[b] >= 0 ? prefix[b] : 0;
             size_t used = (size_t)NH * (size_t)tail[b] * (size_t)(pre + len[b]);
@@ -298,6 +305,39 @@ static void test_tail(void) {
     free(o2), free(a2), free(g2);
 }
 
+// The AVX-512 softmax alone (nn/attention_tiles.h) against a double-precision one: rows whose
+// lengths end inside, at and past 16-lane blocks, the largest score of some rows in the last
+// partial block and far above the rest (exp of the other scores minus a wrong maximum would
+// overflow), every column past a row's limit exactly zero.
+static void test_softmax_tiles(void) {
+    if (!attn_tiles_available()) return;
+    enum { ROWS = 40, W = 57 };
+    for (int first = 0; first <= 17; first += 17) {
+        float *S = ref_rand_f((size_t)ROWS * W, 900 + first, 3);
+        for (int i = 0; i < ROWS && first + i < W; i += 3) {
+            int n = first + i + 1;
+            S[(size_t)i * W + (size_t)(n - 1)] += 95.0f;  // the max in the row's last block
+        }
+        double *ref = calloc((size_t)ROWS * W, sizeof(double));
+        int rows = W - first < ROWS ? W - first : ROWS;
+        for (int i = 0; i < rows; i++) {
+            int n = first + i + 1;
+            const float *x = S + (size_t)i * W;
+            double mx = x[0], sum = 0.0;
+            for (int j = 1; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+            for (int j = 0; j < n; j++) sum += exp((double)x[j] - mx);
+            for (int j = 0; j < n; j++) ref[(size_t)i * W + (size_t)j] = exp((double)x[j] - mx) / sum;
+        }
+        attn_softmax(S, rows, W, first);
+        check_close_f("attn_softmax vs double", S, ref, (size_t)rows * W, 1e-6, 1e-5);
+        int zero = 1;
+        for (int i = 0; i < rows; i++)
+            for (int j = first + i + 1; j < W; j++) zero &= S[(size_t)i * W + (size_t)j] == 0.0f;
+        CHECK(zero, "attn_softmax: columns past a row's causal limit must be exactly zero");
+        free(S), free(ref);
+    }
+}
+
 // Every test once with each product path: the register tiles (where the CPU has AVX-512) and
 // gemm_serial's library products.
 static void run_all(void) {
@@ -325,6 +365,7 @@ static void run_all(void) {
 }
 
 int main(void) {
+    test_softmax_tiles();
     int tiles = attention_set_tiles(1);
     printf("products: %s\n",
            tiles ? "register tiles, then gemm_serial" : "gemm_serial (no AVX-512)");

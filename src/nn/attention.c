@@ -136,21 +136,13 @@ int attention_set_tiles(int on) {
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
-// The head's keys (or values) as an hs × W block T (row d: component d of the prefix's positions,
-// then of the row's own): the vector rows of the scores' tiles (and of the backward's dP).
-static void transpose_head(float *T, size_t W, const float *Xp, int pre, const float *X, int L,
-                           size_t C3, size_t hs) {
-    for (int j = 0; j < pre + L; j++) {
-        const float *x = j < pre ? Xp + (size_t)j * C3 : X + (size_t)(j - pre) * C3;
-        for (size_t d = 0; d < hs; d++) T[d * W + (size_t)j] = x[d];
-    }
-}
-
 // S[i][0 .. lim) = alpha · A[i]·T for the t query rows, a tile of TILE_ROWS rows summing up to
 // the causal limit of its last row (pre + q0 + i + 1; the columns a row does not see are zeroed
-// afterwards by the caller's softmax). A rows of stride lda.
+// afterwards by the softmax). A rows of stride lda. Each tile's rows then go through the
+// softmax while they are in L1: the forward's (P NULL), or the backward's against the
+// probabilities P (S holds dP and becomes dS).
 static void scores_tiled(float *S, size_t W, const float *A, size_t lda, const float *T, int t,
-                         int first, size_t hs, float alpha) {
+                         int first, size_t hs, float alpha, const float *P) {
     for (int i0 = 0; i0 < t; i0 += TILE_ROWS) {
         int nr = imin(TILE_ROWS, t - i0);
         TileSum in = {.s = A + (size_t)i0 * lda, .sr = lda, .sk = 1, .x0 = T, .x1 = T,
@@ -158,6 +150,8 @@ static void scores_tiled(float *S, size_t W, const float *A, size_t lda, const f
         float *o[TILE_ROWS] = {0};
         for (int r = 0; r < nr; r++) o[r] = S + (size_t)(i0 + r) * W;
         attn_tile(nr, first + i0 + nr, &in, o, alpha, 0);
+        if (P) softmax_backward(S + (size_t)i0 * W, P + (size_t)i0 * W, nr, W, first + i0);
+        else attn_softmax(S + (size_t)i0 * W, nr, W, first + i0);
     }
 }
 
@@ -209,9 +203,8 @@ static void forward_pair(float *out, float *att, const float *qkv, RowView r, in
     float *P = att + r.P + (size_t)h * (size_t)t * W;
     float *O = out + r.qo * C + (size_t)h * hs;
     if (T) {
-        transpose_head(T, W, Kp, pre, K, r.L, C3, hs);
-        scores_tiled(P, W, Q, C3, T, t, pre + q0, hs, scale);
-        causal_softmax(P, t, W, pre + q0);
+        attn_transpose(T, W, Kp, pre, K, r.L, C3, hs);
+        scores_tiled(P, W, Q, C3, T, t, pre + q0, hs, scale, NULL);
         rows_tiled(O, C, P, W, Vp, pre, V, C3, t, pre + q0, hs, 1.0f, 0);
         return;
     }
@@ -283,9 +276,8 @@ static void backward_pair(float *dqkv, const float *dout, const float *qkv, cons
     const float *dO = dout + r.qo * C + (size_t)h * hs;
     if (T) {
         columns_tiled(dVp, dV, C3, P, W, pre, q0, t, dO, C, hs, 1.0f);
-        transpose_head(T, W, Vp, pre, V, L, C3, hs);
-        scores_tiled(dS, W, dO, C, T, t, pre + q0, hs, 1.0f);
-        softmax_backward(dS, P, t, W, pre + q0);
+        attn_transpose(T, W, Vp, pre, V, L, C3, hs);
+        scores_tiled(dS, W, dO, C, T, t, pre + q0, hs, 1.0f, P);
         rows_tiled(dQ, C3, dS, W, Kp, pre, K, C3, t, pre + q0, hs, scale, 1);
         columns_tiled(dKp, dK, C3, dS, W, pre, q0, t, Q, C3, hs, scale);
         return;
@@ -324,8 +316,17 @@ static void backward_pair(float *dqkv, const float *dout, const float *qkv, cons
     }
 }
 
-void attention_backward_batch(float *dqkv, const float *dout, const float *qkv, const float *att,
-                              const AttnBatch *ab, size_t C, int NH) {
+// Zeroes head h's columns of Q, K and V in dqkv for row b's len[b] positions.
+static void zero_head(float *dqkv, const AttnBatch *ab, int b, int h, size_t C, size_t hs) {
+    float *d = dqkv + ab->off[b] * 3 * C + (size_t)h * hs;
+    for (int i = 0; i < ab->len[b]; i++, d += 3 * C)
+        for (size_t part = 0; part < 3 * C; part += C) memset(d + part, 0, hs * sizeof(float));
+}
+
+// set: each work item first zeroes its rows' slices of dqkv (every position of every row, for
+// its head), so dqkv is overwritten without a separate pass over it.
+static void backward_batch(float *dqkv, const float *dout, const float *qkv, const float *att,
+                           const AttnBatch *ab, size_t C, int NH, int set) {
     int B = ab->B;
     if (!dqkv || B <= 0) return;
     size_t hs = C / (size_t)NH;
@@ -354,6 +355,8 @@ void attention_backward_batch(float *dqkv, const float *dout, const float *qkv, 
 #pragma omp for schedule(dynamic)
             for (int k = 0; k < items; k++) {
                 int h = k % NH;
+                if (set)
+                    for (int b = roots[k / NH]; b >= 0; b = next[b]) zero_head(dqkv, ab, b, h, C, hs);
                 for (int b = roots[k / NH]; b >= 0; b = next[b]) {
                     RowView r = row_view(ab, b);
                     if (r.L > 0 && r.t > 0)
@@ -365,6 +368,16 @@ void attention_backward_batch(float *dqkv, const float *dout, const float *qkv, 
         }
     }
     free(roots); free(next); free(last);
+}
+
+void attention_backward_batch(float *dqkv, const float *dout, const float *qkv, const float *att,
+                              const AttnBatch *ab, size_t C, int NH) {
+    backward_batch(dqkv, dout, qkv, att, ab, C, NH, 0);
+}
+
+void attention_backward_batch_set(float *dqkv, const float *dout, const float *qkv,
+                                  const float *att, const AttnBatch *ab, size_t C, int NH) {
+    backward_batch(dqkv, dout, qkv, att, ab, C, NH, 1);
 }
 
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,

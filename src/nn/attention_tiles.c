@@ -9,8 +9,14 @@
 #include "nn/attention_tiles.h"
 
 #include <immintrin.h>
+#include <math.h>
 
+#include "nn/vecmath.h"
 #include "util/common.h"
+
+// libmvec's 16-lane expf for attn_softmax (nn/vecmath.h), as attention.c's portable softmax
+// calls it in this build
+#pragma GCC target("prefer-vector-width=512")
 
 int attn_tiles_available(void) { return __builtin_cpu_supports("avx512f"); }
 
@@ -70,6 +76,116 @@ AVX512 void attn_tile(int nr, int ncol, const TileSum *in, float *const out[TILE
             TILE_CASE(3, 1) TILE_CASE(3, 2) TILE_CASE(4, 1) TILE_CASE(4, 2)
             TILE_CASE(5, 1) TILE_CASE(5, 2) TILE_CASE(6, 1) TILE_CASE(6, 2)
             TILE_CASE(7, 1) TILE_CASE(7, 2) TILE_CASE(8, 1) TILE_CASE(8, 2)
+        }
+    }
+}
+
+// The 16 × 16 block v (row r: 16 values) transposed in place (v[c] becomes column c): pairs,
+// then quads within each 128-bit lane, then the lanes across four rows.
+INLINE AVX512 void transpose16(__m512 v[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+    }
+    for (int k = 0; k < 4; k++) {  // u[4k + c], lane l: column 4l + c of rows 4k … 4k + 3
+        __m512d a = _mm512_castps_pd(t[4 * k]), b = _mm512_castps_pd(t[4 * k + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * k + 2]), d = _mm512_castps_pd(t[4 * k + 3]);
+        u[4 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[4 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[4 * k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        u[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 w = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+        __m512 x = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
+        __m512 y = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+        __m512 z = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+        v[c] = _mm512_shuffle_f32x4(w, y, 0x88);
+        v[4 + c] = _mm512_shuffle_f32x4(x, z, 0x88);
+        v[8 + c] = _mm512_shuffle_f32x4(w, y, 0xdd);
+        v[12 + c] = _mm512_shuffle_f32x4(x, z, 0xdd);
+    }
+}
+
+AVX512 void attn_transpose(float *T, size_t W, const float *Xp, int pre, const float *X, int L,
+                           size_t ld, size_t hs) {
+    int n = pre + L, j0 = 0;
+    for (; j0 + 16 <= n; j0 += 16) {
+        const float *src[16];
+        for (int r = 0; r < 16; r++)
+            src[r] = j0 + r < pre ? Xp + (size_t)(j0 + r) * ld : X + (size_t)(j0 + r - pre) * ld;
+        for (size_t d0 = 0; d0 < hs; d0 += 16) {
+            int nd = hs - d0 < 16 ? (int)(hs - d0) : 16;
+            __mmask16 m = (__mmask16)(nd == 16 ? 0xFFFFu : (1u << nd) - 1u);
+            __m512 v[16];
+            for (int r = 0; r < 16; r++) v[r] = _mm512_maskz_loadu_ps(m, src[r] + d0);
+            transpose16(v);
+            for (int c = 0; c < nd; c++) _mm512_storeu_ps(T + (d0 + (size_t)c) * W + j0, v[c]);
+        }
+    }
+    for (int j = j0; j < n; j++) {  // the last < 16 positions
+        const float *x = j < pre ? Xp + (size_t)j * ld : X + (size_t)(j - pre) * ld;
+        for (size_t d = 0; d < hs; d++) T[d * W + (size_t)j] = x[d];
+    }
+}
+
+// e = exp(x) in 16 lanes through libmvec (the call attention.c's exp blocks make).
+INLINE AVX512 __m512 exp16(__m512 x) {
+    float a[16], e[16];
+    _mm512_storeu_ps(a, x);
+#pragma omp simd
+    for (int j = 0; j < 16; j++) e[j] = expf(a[j]);
+    return _mm512_loadu_ps(e);
+}
+
+enum { SM_GROUP = 4 };  // rows whose lane sums are added up side by side
+
+AVX512 void attn_softmax(float *S, int rows, size_t W, int first) {
+    for (int i0 = 0; i0 < rows; i0 += SM_GROUP) {
+        int g = rows - i0 < SM_GROUP ? rows - i0 : SM_GROUP;
+        float acc[SM_GROUP][16], inv[SM_GROUP];
+        for (int r = 0; r < g; r++) {
+            float *x = S + (size_t)(i0 + r) * W;
+            int n = first + i0 + r + 1, full = n / 16 * 16;
+            __mmask16 tm = (__mmask16)((1u << (n - full)) - 1u);  // the last block's columns
+            __m512 mv = _mm512_set1_ps(x[0]);
+            for (int j = 0; j < full; j += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(x + j));
+            if (tm) mv = _mm512_mask_max_ps(mv, tm, mv, _mm512_maskz_loadu_ps(tm, x + full));
+            __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
+            __m512 a = _mm512_setzero_ps();
+            for (int j = 0; j < full; j += 16) {
+                __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), mx));
+                _mm512_storeu_ps(x + j, e);
+                a = _mm512_add_ps(a, e);
+            }
+            if (tm) {  // padded with the maximum: exp(0) = 1 in the other lanes, not counted
+                __m512 e = exp16(_mm512_sub_ps(_mm512_mask_loadu_ps(mx, tm, x + full), mx));
+                _mm512_mask_storeu_ps(x + full, tm, e);
+                a = _mm512_mask_add_ps(a, tm, a, e);
+            }
+            _mm512_storeu_ps(acc[r], a);
+        }
+        float s[SM_GROUP] = {0};
+        for (int k = 0; k < 16; k++)  // each row's lanes in order; the rows' chains interleaved
+            for (int r = 0; r < SM_GROUP; r++) s[r] += r < g ? acc[r][k] : 0.0f;
+        for (int r = 0; r < g; r++) inv[r] = 1.0f / s[r];
+        for (int r = 0; r < g; r++) {
+            float *x = S + (size_t)(i0 + r) * W;
+            int n = first + i0 + r + 1, full = n / 16 * 16;
+            __mmask16 tm = (__mmask16)((1u << (n - full)) - 1u);
+            __m512 iv = _mm512_set1_ps(inv[r]), z = _mm512_setzero_ps();
+            for (int j = 0; j < full; j += 16) _mm512_storeu_ps(x + j, _mm512_mul_ps(_mm512_loadu_ps(x + j), iv));
+            // the last block: its columns scaled, the rest of the block zeroed
+            size_t j = (size_t)full;
+            if (j < W) {
+                size_t left = W - j;
+                __mmask16 wm = (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
+                __m512 y = _mm512_maskz_mul_ps(tm, _mm512_maskz_loadu_ps(tm, x + j), iv);
+                _mm512_mask_storeu_ps(x + j, wm, y);
+                for (j += 16; j + 16 <= W; j += 16) _mm512_storeu_ps(x + j, z);
+                if (j < W) _mm512_mask_storeu_ps(x + j, (__mmask16)((1u << (W - j)) - 1u), z);
+            }
         }
     }
 }

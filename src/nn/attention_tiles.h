@@ -29,4 +29,18 @@ int attn_tiles_available(void);
 void attn_tile(int nr, int ncol, const TileSum *in, float *const out[TILE_ROWS], float alpha,
                int add);
 
+// T[d·W + j] = x_j[d] for d < hs and the pre + L positions j: the parent's first pre rows Xp,
+// then the row's own L rows X (rows of stride ld) — a head's keys or values as the vector rows of
+// the scores' tiles. 16 × 16 blocks through registers.
+void attn_transpose(float *T, size_t W, const float *Xp, int pre, const float *X, int L,
+                    size_t ld, size_t hs);
+
+// In-place causal softmax of S's rows (stride W): row i over its first first + i + 1 columns,
+// the rest of the row zeroed. The bits of nn/attention.c's portable softmax in an AVX-512 build:
+// exp through libmvec's 16-lane expf, a last partial block padded with the row's maximum (not
+// counted), lane sums added block by block and then lane by lane in order; 1/sum times each
+// value. What changes is the cost per row: masked blocks instead of copies, and the sequential
+// lane sums of a few rows interleaved.
+void attn_softmax(float *S, int rows, size_t W, int first);
+
 #endif
