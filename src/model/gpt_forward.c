@@ -336,10 +336,11 @@ void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
         // compacted: d res2 of the tail positions back to their rows (the others' is 0: only
         // their keys and values reached the loss); every position's K/V gradient comes next
         if (compact) tail_scatter(m, a->dres, C);
+        memset(a->dqkv, 0, N * 3 * C * sizeof(float));
         AttnBatch ab = {.B = m->B, .len = m->len, .off = m->off, .att_off = m->att_off,
                         .parent = m->parent, .prefix = m->prefix,
                         .tail = compact ? m->tail : NULL, .qoff = compact ? m->qoff : NULL};
-        attention_backward_batch_set(a->dqkv, a->datty, qkv, attp, &ab, C, (int)NH);
+        attention_backward_batch(a->dqkv, a->datty, qkv, attp, &ab, C, (int)NH);
         layernorm_forward(a->ln, ln1m, ln1r, res_in, w->ln1w, w->ln1b, N, C);
         matmul_backward_set(a->dln, gl->qkvw, gl->qkvb, a->dqkv, a->ln, w->qkvw, N, C, 3 * C);
         layernorm_backward(a->dres, gl->ln1w, gl->ln1b, a->dln, res_in, w->ln1w, ln1m, ln1r, N, C);

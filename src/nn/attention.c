@@ -316,17 +316,8 @@ static void backward_pair(float *dqkv, const float *dout, const float *qkv, cons
     }
 }
 
-// Zeroes head h's columns of Q, K and V in dqkv for row b's len[b] positions.
-static void zero_head(float *dqkv, const AttnBatch *ab, int b, int h, size_t C, size_t hs) {
-    float *d = dqkv + ab->off[b] * 3 * C + (size_t)h * hs;
-    for (int i = 0; i < ab->len[b]; i++, d += 3 * C)
-        for (size_t part = 0; part < 3 * C; part += C) memset(d + part, 0, hs * sizeof(float));
-}
-
-// set: each work item first zeroes its rows' slices of dqkv (every position of every row, for
-// its head), so dqkv is overwritten without a separate pass over it.
-static void backward_batch(float *dqkv, const float *dout, const float *qkv, const float *att,
-                           const AttnBatch *ab, size_t C, int NH, int set) {
+void attention_backward_batch(float *dqkv, const float *dout, const float *qkv, const float *att,
+                              const AttnBatch *ab, size_t C, int NH) {
     int B = ab->B;
     if (!dqkv || B <= 0) return;
     size_t hs = C / (size_t)NH;
@@ -355,8 +346,6 @@ static void backward_batch(float *dqkv, const float *dout, const float *qkv, con
 #pragma omp for schedule(dynamic)
             for (int k = 0; k < items; k++) {
                 int h = k % NH;
-                if (set)
-                    for (int b = roots[k / NH]; b >= 0; b = next[b]) zero_head(dqkv, ab, b, h, C, hs);
                 for (int b = roots[k / NH]; b >= 0; b = next[b]) {
                     RowView r = row_view(ab, b);
                     if (r.L > 0 && r.t > 0)
@@ -368,16 +357,6 @@ static void backward_batch(float *dqkv, const float *dout, const float *qkv, con
         }
     }
     free(roots); free(next); free(last);
-}
-
-void attention_backward_batch(float *dqkv, const float *dout, const float *qkv, const float *att,
-                              const AttnBatch *ab, size_t C, int NH) {
-    backward_batch(dqkv, dout, qkv, att, ab, C, NH, 0);
-}
-
-void attention_backward_batch_set(float *dqkv, const float *dout, const float *qkv,
-                                  const float *att, const AttnBatch *ab, size_t C, int NH) {
-    backward_batch(dqkv, dout, qkv, att, ab, C, NH, 1);
 }
 
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,

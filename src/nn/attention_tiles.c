@@ -110,23 +110,23 @@ INLINE AVX512 void transpose16(__m512 v[16]) {
 
 AVX512 void attn_transpose(float *T, size_t W, const float *Xp, int pre, const float *X, int L,
                            size_t ld, size_t hs) {
-    int n = pre + L, j0 = 0;
-    for (; j0 + 16 <= n; j0 += 16) {
+    int n = pre + L;
+    for (int j0 = 0; j0 < n; j0 += 16) {  // 16 positions at a time (the last block under a mask)
+        int nj = n - j0 < 16 ? n - j0 : 16;
+        __mmask16 jm = (__mmask16)(nj == 16 ? 0xFFFFu : (1u << nj) - 1u);
         const float *src[16];
-        for (int r = 0; r < 16; r++)
+        for (int r = 0; r < nj; r++)
             src[r] = j0 + r < pre ? Xp + (size_t)(j0 + r) * ld : X + (size_t)(j0 + r - pre) * ld;
         for (size_t d0 = 0; d0 < hs; d0 += 16) {
             int nd = hs - d0 < 16 ? (int)(hs - d0) : 16;
             __mmask16 m = (__mmask16)(nd == 16 ? 0xFFFFu : (1u << nd) - 1u);
             __m512 v[16];
-            for (int r = 0; r < 16; r++) v[r] = _mm512_maskz_loadu_ps(m, src[r] + d0);
+            for (int r = 0; r < 16; r++)
+                v[r] = r < nj ? _mm512_maskz_loadu_ps(m, src[r] + d0) : _mm512_setzero_ps();
             transpose16(v);
-            for (int c = 0; c < nd; c++) _mm512_storeu_ps(T + (d0 + (size_t)c) * W + j0, v[c]);
+            for (int c = 0; c < nd; c++)
+                _mm512_mask_storeu_ps(T + (d0 + (size_t)c) * W + j0, jm, v[c]);
         }
-    }
-    for (int j = j0; j < n; j++) {  // the last < 16 positions
-        const float *x = j < pre ? Xp + (size_t)j * ld : X + (size_t)(j - pre) * ld;
-        for (size_t d = 0; d < hs; d++) T[d * W + (size_t)j] = x[d];
     }
 }
 

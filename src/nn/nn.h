@@ -100,9 +100,6 @@ void attention_forward_batch(float *out, float *att, const float *qkv, const Att
                              size_t C, int NH);
 void attention_backward_batch(float *dqkv, const float *dout, const float *qkv, const float *att,
                               const AttnBatch *ab, size_t C, int NH);
-// The same with dqkv overwritten (every element of dqkv[N,3C] written) instead of added to.
-void attention_backward_batch_set(float *dqkv, const float *dout, const float *qkv,
-                                  const float *att, const AttnBatch *ab, size_t C, int NH);
 // Floats of att for one row of len tokens after prefix shared ones (0: none), all heads.
 size_t attention_probs_floats(int len, int prefix, int NH);
 // The products inside attention_forward / _backward[_batch]: 1 (the default where the CPU has
