@@ -275,9 +275,9 @@ static void backward_pair(float *dqkv, const float *dout, const float *qkv, cons
     const float *P = att + r.P + (size_t)h * (size_t)t * W;
     const float *dO = dout + r.qo * C + (size_t)h * hs;
     if (T) {
-        columns_tiled(dVp, dV, C3, P, W, pre, q0, t, dO, C, hs, 1.0f);
         attn_transpose(T, W, Vp, pre, V, L, C3, hs);
-        scores_tiled(dS, W, dO, C, T, t, pre + q0, hs, 1.0f, P);
+        scores_tiled(dS, W, dO, C, T, t, pre + q0, hs, 1.0f, P);  // reads P along its rows
+        columns_tiled(dVp, dV, C3, P, W, pre, q0, t, dO, C, hs, 1.0f);  // then down its columns
         rows_tiled(dQ, C3, dS, W, Kp, pre, K, C3, t, pre + q0, hs, scale, 1);
         columns_tiled(dKp, dK, C3, dS, W, pre, q0, t, Q, C3, hs, scale);
         return;
