@@ -7,6 +7,8 @@
 // operands' rounding itself (f32_to_bf16_rows) bit for bit against a reference.
 // At layer and model level: matmul and LM-head gradients and a tiny model's loss and gradients
 // in bf16 within bf16 rounding of fp32; gemm_hold_begin/end: the same bits, the held rounding used;
+// gemm_hold_rounded (a caller's rounding stands for its matrix) and a model's kept roundings of
+// its layer inputs (the backward's gradients bit for bit those of recomputing them);
 // gemm_bias (fp32 on oneDNN; declined elsewhere) and matmul_forward's bias either way.
 // Where oneDNN has no bf16 matmul (valgrind's CPU), the refusal's message is checked and the bf16
 // checks are skipped.
@@ -251,6 +253,41 @@ static void check_hold(const char *mode, int bf16) {
     free(inp); free(w); free(dout); free(di0); free(dw0); free(other);
 }
 
+// gemm_hold_rounded: a rounding the caller made (f32_to_bf16_rows) stands for X in the products
+// that take X as A or B — X itself is not read, so X may then hold anything — and the end
+// reports how many products used it; in fp32 mode nothing is held (0 uses).
+static void check_hold_rounded(int bf16) {
+    size_t N = 41, C = 24, OC = 56;
+    float *inp = ref_rand_f(N * C, 40, 1.0f), *dout = ref_rand_f(N * OC, 41, 1.0f);
+    float *dw0 = calloc(C * OC, sizeof(float)), *dw1 = calloc(C * OC, sizeof(float));
+    float *y0 = calloc(N * OC, sizeof(float)), *y1 = calloc(N * OC, sizeof(float));
+    float *w = ref_rand_f(C * OC, 42, 0.3f);
+    uint16_t *xb = malloc(N * C * sizeof(uint16_t));
+    gemm(GEMM_T, GEMM_N, C, OC, N, 1.0f, inp, C, dout, OC, 1.0f, dw0, OC);  // X as Aᵀ
+    gemm(GEMM_N, GEMM_N, N, OC, C, 1.0f, inp, C, w, OC, 0.0f, y0, OC);      // X as A
+    f32_to_bf16_rows(xb, inp, N, C, C, 1.0f);
+    gemm_hold_rounded(inp, xb, N, C, C);
+    float *saved = ref_copy_f(inp, N * C);
+    for (size_t i = 0; i < N * C; i++) inp[i] = NAN;  // not read while held
+    gemm(GEMM_T, GEMM_N, C, OC, N, 1.0f, inp, C, dout, OC, 1.0f, dw1, OC);
+    gemm(GEMM_N, GEMM_N, N, OC, C, 1.0f, inp, C, w, OC, 0.0f, y1, OC);
+    gemm(GEMM_N, GEMM_N, N, OC, C, 0.5f, saved, C, w, OC, 0.0f, y1 + 0, OC);  // not X: not counted
+    gemm(GEMM_N, GEMM_N, N, OC, C, 1.0f, inp, C, w, OC, 0.0f, y1, OC);
+    int uses = gemm_hold_rounded_end();
+    if (bf16) {
+        CHECK(uses == 3, "bf16: the held rounding served %d products, not 3", uses);
+        CHECK(check_bitwise("hold_rounded dw", dw1, dw0, C * OC), "bf16: dW from the held rounding");
+        CHECK(check_bitwise("hold_rounded y", y1, y0, N * OC), "bf16: A·W from the held rounding");
+    } else {
+        CHECK(uses == 0, "fp32: nothing held (%d uses)", uses);
+        int nan = 0;
+        for (size_t i = 0; i < N * OC; i++) nan |= isnan(y1[i]);
+        CHECK(nan, "fp32: the products read X itself");
+    }
+    CHECK(gemm_hold_rounded_end() == 0, "a second end: nothing held");
+    free(inp); free(dout); free(dw0); free(dw1); free(y0); free(y1); free(w); free(xb); free(saved);
+}
+
 // matmul_backward and the LM head's gradients through bf16 products stay within bf16 rounding
 // of the fp32 ones; a tiny model's loss and every parameter gradient likewise.
 static double rel_diff(const float *a, const float *b, size_t n) {
@@ -277,6 +314,50 @@ static void model_grads(float *loss, float *grads, GPT *m, int B, const int *len
     gpt_zero_grad(m);
     gpt_backward(m, tgt, 1.0f, dl, NULL, NULL);
     memcpy(grads, m->grads, m->n_params * sizeof(float));
+}
+
+// A trainable model in bf16 mode keeps its layers' product inputs as its forward rounded them
+// (model/gpt_forward.c): the backward's weight gradients use them and recompute no LayerNorm or
+// GELU output. Loss, log-probabilities, values and every gradient bit for bit those of the
+// recomputing backward (RLHF_BF16_KEEP=0), on shared prefixes and tails (targets on each row's
+// second half), then on a larger batch (the kept block regrows).
+static void check_model_kept(void) {
+    GPT *m = tiny_model(1, 1, 13);
+    enum { B = 4, NMAX = 96 };
+    int parent[B] = {-1, 0, -1, 2}, prefix[B] = {0, 7, 0, 9}, tok[NMAX], tgt[NMAX];
+    float lp[2][NMAX], val[2][NMAX], dl[NMAX], dv[NMAX], *g[2];
+    for (int k = 0; k < 2; k++) g[k] = falloc(m->n_params);
+    for (int round = 0; round < 2; round++) {
+        int len[B] = {11, 6, 14, 3};
+        for (int b = 0; round && b < B; b++) len[b] += 6;
+        size_t N = tiny_tokens(tok, len, B, m->cfg.vocab_size, 14 + round);
+        for (int b = 0, o = 0; b < B; o += len[b], b++)
+            for (int i = 0; i < len[b]; i++) {
+                size_t n = (size_t)(o + i);
+                tgt[n] = 2 * i >= len[b] && i + 1 < len[b] ? tok[n + 1] : -1;
+                dl[n] = tgt[n] >= 0 ? -0.5f - 0.1f * (float)(n % 3) : 0.0f;
+                dv[n] = tgt[n] >= 0 ? 0.05f * (float)(n % 4) - 0.08f : 0.0f;
+            }
+        for (int k = 0; k < 2; k++) {  // k = 1: recomputed, not kept
+            if (k) setenv("RLHF_BF16_KEEP", "0", 1);
+            Err e;
+            CHECK(gpt_forward_targets(m, B, len, tok, parent, prefix, tgt, &e) == 0, "%s", e.msg);
+            CHECK(m->kept_on == !k && m->tailed, "round %d: kept %d (want %d), tailed %d", round,
+                  m->kept_on, !k, m->tailed);
+            gpt_lm_logprobs(m, tgt, 1.0f, lp[k], NULL);
+            gpt_values(m, val[k]);
+            gpt_zero_grad(m);
+            gpt_backward(m, tgt, 1.0f, dl, NULL, dv);
+            memcpy(g[k], m->grads, m->n_params * sizeof(float));
+            unsetenv("RLHF_BF16_KEEP");
+        }
+        CHECK(check_bitwise("kept: logp", lp[0], lp[1], N), "round %d: log-probabilities", round);
+        CHECK(check_bitwise("kept: values", val[0], val[1], N), "round %d: values", round);
+        CHECK(check_bitwise("kept: gradients", g[0], g[1], m->n_params), "round %d: gradients", round);
+        CHECK(tiny_max_abs(g[0], m->n_params) > 0, "round %d: gradients all zero", round);
+    }
+    for (int k = 0; k < 2; k++) free(g[k]);
+    gpt_free(m);
 }
 
 static void check_model_bf16(void) {
@@ -363,6 +444,7 @@ int main(void) {
         }
         check_serial_in_parallel();
         check_hold(engines[g][0], 0);
+        check_hold_rounded(0);
         check_bias(engines[g][0], g == 0 ? 0 : -1);
     }
     unsetenv("RLHF_SGEMM");
@@ -381,7 +463,9 @@ int main(void) {
         check_all_products(1, 0);
         check_bf16_repeat();
         check_hold("bf16", 1);
+        check_hold_rounded(1);
     }
+    check_model_kept();
     check_bias("bf16", -1);
     onednn_release_all();  // the cache rebuilds itself after a release
     check_product(GEMM_T, GEMM_N, 33, 20, 65, 1.0f, 1.0f, 1, 1, 99);

@@ -78,6 +78,12 @@ typedef struct {
     float *dres, *dln, *dqkv, *datty, *dfch_gelu, *dlnf;  // dfch_gelu: d GELU out, then d fc out
     float *gelu_slope;                    // [N, 4C] GELU's derivative at the recomputed fc output
     float *head_scratch;                  // lmhead_scratch_floats
+    // bf16 products (gemm_set_bf16) in a trainable model: each layer's four product inputs as the
+    // products rounded them in the forward — ln1 out, attention out, ln2 out, GELU out: 7C
+    // bf16 values per token and layer at [l][0 | kept_cap·C | 2·kept_cap·C | 3·kept_cap·C] — so
+    // the backward's weight gradients use them and recompute no LayerNorm or GELU output
+    uint16_t *kept;
+    size_t kept_cap;                      // tokens per layer block (0: none)
 } GPTActs;
 
 typedef struct {
@@ -105,6 +111,7 @@ typedef struct {
     GPTActs a;
     size_t cap_N, cap_att, cap_B;
     int has_forward;     // a training forward is stored and may be backpropagated
+    int kept_on;         // the stored forward kept its layers' bf16 product inputs (GPTActs.kept)
     int head_kept;       // the LM head's logits for head_target / head_inv_temp are in head_scratch
     int *head_target;    // [cap_N]
     float head_inv_temp;
@@ -136,8 +143,17 @@ int gpt_resize_vocab(GPT **m, int new_vocab, Err *e);
 int gpt_add_score_head(GPT **m, uint64_t seed, Err *e);
 
 // Bytes a model will need: parameters (+ grads + 2 moments if trainable) + activations for
-// a batch of `tokens` tokens in rows of at most `max_len` tokens.
-size_t gpt_memory_estimate(const GPTConfig *c, int trainable, size_t tokens, size_t max_len);
+// a batch of `tokens` tokens in rows of at most `max_len` tokens (bf16: products in bf16, where a
+// trainable model also keeps its layer inputs' roundings).
+size_t gpt_memory_estimate(const GPTConfig *c, int trainable, size_t tokens, size_t max_len,
+                           int bf16);
+// bf16 products: a trainable model keeps each layer's four product inputs as its forward rounded
+// them (GPTActs.kept: L × tokens × 7C bf16 values) when they take at most this much: small
+// models' batches (the tiny SFT step 3–6% faster). Larger ones recompute and round again — at
+// GPT-2 124M keeping gained nothing measurable and cost peak memory (B=8, T=256: 264 MB, +8%;
+// B=4, T=64 keeps its 33 MB). docs/performance.md, eleventh sitting.
+#define GPT_BF16_KEPT_MAX_BYTES ((size_t)64 << 20)
+size_t gpt_bf16_kept_bytes(const GPTConfig *c, size_t tokens);
 
 // ---- forward / backward over a packed ragged batch ------------------------------------------
 // Runs the trunk over B rows (len[b] tokens each, packed in tokens[N]); the final hidden states

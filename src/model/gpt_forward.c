@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "model/gpt.h"
+#include "nn/gemm.h"
 #include "nn/nn.h"
+#include "nn/onednn.h"
 
 // What to grow a buffer of capacity `cap` to when `need` no longer fits: 25% headroom when the
 // batch is ragged (its rows differ in length, or share prompts: such batches change size every
@@ -73,6 +75,48 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att, int ragged) {
     }
     if (!a->head_scratch)
         a->head_scratch = falloc_huge(lmhead_scratch_floats(C, (size_t)c->vocab_size));
+}
+
+// bf16 products in a trainable model: the layer block of kept roundings (GPTActs.kept) for layer
+// l, grown to the batch's N tokens; NULL when the products are fp32, the model is frozen, the
+// kept roundings would take more than GPT_BF16_KEPT_MAX_BYTES or RLHF_BF16_KEEP=0 (the backward
+// then recomputes and rounds again: the same bits).
+static uint16_t *kept_block(GPT *m, int l) {
+    GPTActs *a = &m->a;
+    if (l == 0) {
+        size_t bytes = gpt_bf16_kept_bytes(&m->cfg, m->cap_N);
+        if (!m->trainable || !gemm_bf16_on() || bytes > GPT_BF16_KEPT_MAX_BYTES ||
+            !env_switch_on("RLHF_BF16_KEEP")) {
+            m->kept_on = 0;
+            return NULL;
+        }
+        if (a->kept_cap < m->cap_N) {
+            free(a->kept);
+            a->kept_cap = m->cap_N;
+            a->kept = xalloc_huge(bytes);
+        }
+        m->kept_on = 1;
+    }
+    return m->kept_on ? a->kept + (size_t)l * a->kept_cap * 7 * (size_t)m->cfg.n_embd : NULL;
+}
+
+// The kept rounding of a product input X [rows, cols] at kb (NULL: none): made from X (forward)
+// and held for the product(s) that follow, until gemm_hold_rounded_end.
+static void kept_round(uint16_t *kb, const float *X, size_t rows, size_t cols) {
+    if (!kb) return;
+    f32_to_bf16_rows(kb, X, rows, cols, cols, 1.0f);
+    gemm_hold_rounded(X, kb, rows, cols, cols);
+}
+static void kept_hold(const uint16_t *kb, const float *X, size_t rows, size_t cols) {
+    if (kb) gemm_hold_rounded(X, kb, rows, cols, cols);
+}
+// Ends a hold; in the backward (expect 1) the weight gradient's product must have used it, as
+// the activation it stands for was not recomputed.
+static void kept_end(const uint16_t *kb, int expect) {
+    if (!kb) return;
+    int uses = gemm_hold_rounded_end();
+    if (expect && uses != expect)
+        die("gpt_backward: a kept bf16 layer input was used by %d products, not %d", uses, expect);
 }
 
 int gpt_forward(GPT *m, int B, const int *len, const int *tokens, Err *e) {
@@ -186,6 +230,7 @@ int gpt_forward_tail(GPT *m, int B, const int *len, const int *tokens, const int
     }
     memcpy(m->tok, tokens, N * sizeof(int));
     m->head_kept = 0;
+    m->kept_on = 0;  // set by kept_block for layer 0
     m->Nt = qo;
     m->tailed = qo < N && c->n_layer > 0;  // no layers: no layer to compact
 
@@ -202,8 +247,14 @@ int gpt_forward_tail(GPT *m, int B, const int *len, const int *tokens, const int
         float *ln2m = a->ln2_mean + li * N, *ln2r = a->ln2_rstd + li * N;
         float *fch = a->fch + li * N * 4 * C, *res3 = a->res3 + li * N * C;
 
+        uint16_t *kb = kept_block(m, l), *kb_att = kb ? kb + m->a.kept_cap * C : NULL;
+        uint16_t *kb_ln2 = kb ? kb + 2 * m->a.kept_cap * C : NULL;
+        uint16_t *kb_gelu = kb ? kb + 3 * m->a.kept_cap * C : NULL;
+
         layernorm_forward(a->ln, ln1m, ln1r, res, w->ln1w, w->ln1b, N, C);
+        kept_round(kb, a->ln, N, C);
         gpt_linear(m, 4 * l + 0, qkv, a->ln, w->qkvw, w->qkvb, N, C, 3 * C);
+        kept_end(kb, 0);
         // the last layer of a tailed batch: every position's keys and values (above), the rest
         // for the Nt tail positions only, compacted to the front of each buffer
         int compact = m->tailed && l == c->n_layer - 1;
@@ -216,12 +267,18 @@ int gpt_forward_tail(GPT *m, int B, const int *len, const int *tokens, const int
             tail_gather(m, res3, res, C);
             res = res3;
         }
+        kept_round(kb_att, atty, Nl, C);
         gpt_linear(m, 4 * l + 1, a->proj, atty, w->attprojw, w->attprojb, Nl, C, C);
+        kept_end(kb_att, 0);
         residual_forward(res2, res, a->proj, Nl * C);
         layernorm_forward(a->ln, ln2m, ln2r, res2, w->ln2w, w->ln2b, Nl, C);
+        kept_round(kb_ln2, a->ln, Nl, C);
         gpt_linear(m, 4 * l + 2, fch, a->ln, w->fcw, w->fcb, Nl, C, 4 * C);
+        kept_end(kb_ln2, 0);
         gelu_forward(a->gelu, fch, Nl * 4 * C);
+        kept_round(kb_gelu, a->gelu, Nl, 4 * C);
         gpt_linear(m, 4 * l + 3, a->proj, a->gelu, w->fcprojw, w->fcprojb, Nl, 4 * C, C);
+        kept_end(kb_gelu, 0);
         residual_forward(res3, res2, a->proj, Nl * C);
         res = res3;
     }
@@ -322,17 +379,31 @@ void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
         int compact = m->tailed && l == c->n_layer - 1;
         if (!compact) Nl = N;
 
+        // the forward's bf16 roundings of this layer's product inputs, when kept
+        const uint16_t *kb = m->kept_on ? a->kept + li * a->kept_cap * 7 * C : NULL;
+        const uint16_t *kb_att = kb ? kb + a->kept_cap * C : NULL;
+        const uint16_t *kb_ln2 = kb ? kb + 2 * a->kept_cap * C : NULL;
+        const uint16_t *kb_gelu = kb ? kb + 3 * a->kept_cap * C : NULL;
+
         // MLP: res3 = res2 + fcproj(gelu(fc(ln2(res2)))); dres holds d res3. The GELU and
         // LayerNorm outputs are recomputed as the forward made them (the same bits; the
-        // statistics are rewritten with the values they had).
-        gelu_forward_slope(a->gelu, a->gelu_slope, fch, Nl * 4 * C);  // and the slope, one exp each
+        // statistics are rewritten with the values they had) — only the GELU slope when the
+        // forward's bf16 roundings of them are kept (the weight gradients read nothing else).
+        if (kb) gelu_slope_only(a->gelu_slope, fch, Nl * 4 * C);
+        else gelu_forward_slope(a->gelu, a->gelu_slope, fch, Nl * 4 * C);  // and the slope, one exp each
+        kept_hold(kb_gelu, a->gelu, Nl, 4 * C);
         matmul_backward_set(a->dfch_gelu, gl->fcprojw, gl->fcprojb, a->dres, a->gelu, w->fcprojw, Nl, 4 * C, C);
+        kept_end(kb_gelu, 1);
         gelu_scale(a->dfch_gelu, a->gelu_slope, Nl * 4 * C);  // in place: d gelu out → d fc out
-        layernorm_forward(a->ln, ln2m, ln2r, res2, w->ln2w, w->ln2b, Nl, C);
+        if (!kb) layernorm_forward(a->ln, ln2m, ln2r, res2, w->ln2w, w->ln2b, Nl, C);
+        kept_hold(kb_ln2, a->ln, Nl, C);
         matmul_backward_set(a->dln, gl->fcw, gl->fcb, a->dfch_gelu, a->ln, w->fcw, Nl, C, 4 * C);
+        kept_end(kb_ln2, 1);
         layernorm_backward(a->dres, gl->ln2w, gl->ln2b, a->dln, res2, w->ln2w, ln2m, ln2r, Nl, C);
         // attention: res2 = res_in + attproj(attn(qkv(ln1(res_in)))); dres holds d res2
+        kept_hold(kb_att, atty, Nl, C);
         matmul_backward_set(a->datty, gl->attprojw, gl->attprojb, a->dres, atty, w->attprojw, Nl, C, C);
+        kept_end(kb_att, 1);
         // compacted: d res2 of the tail positions back to their rows (the others' is 0: only
         // their keys and values reached the loss); every position's K/V gradient comes next
         if (compact) tail_scatter(m, a->dres, C);
@@ -341,8 +412,10 @@ void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
                         .parent = m->parent, .prefix = m->prefix,
                         .tail = compact ? m->tail : NULL, .qoff = compact ? m->qoff : NULL};
         attention_backward_batch(a->dqkv, a->datty, qkv, attp, &ab, C, (int)NH);
-        layernorm_forward(a->ln, ln1m, ln1r, res_in, w->ln1w, w->ln1b, N, C);
+        if (!kb) layernorm_forward(a->ln, ln1m, ln1r, res_in, w->ln1w, w->ln1b, N, C);
+        kept_hold(kb, a->ln, N, C);
         matmul_backward_set(a->dln, gl->qkvw, gl->qkvb, a->dqkv, a->ln, w->qkvw, N, C, 3 * C);
+        kept_end(kb, 1);
         layernorm_backward(a->dres, gl->ln1w, gl->ln1b, a->dln, res_in, w->ln1w, ln1m, ln1r, N, C);
     }
     embedding_backward(g->wte, g->wpe, a->dres, m->tok, m->pos, N, C);

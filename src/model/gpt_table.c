@@ -169,6 +169,9 @@ static void free_acts(GPT *m) {
         free(*bufs[i]);
         *bufs[i] = NULL;
     }
+    free(a->kept);
+    a->kept = NULL;
+    a->kept_cap = 0;
 }
 
 void gpt_free(GPT *m) {
@@ -205,7 +208,8 @@ void gpt_init_weights(GPT *m, uint64_t seed) {
 // Per token and layer: qkv 3C, atty C, res2 C, fch 4C, res3 C (10C) and four LayerNorm
 // statistics; attention probabilities NH·len² per row. Inference keeps one layer. Per token once:
 // encoded, lnf, proj, the LayerNorm and GELU scratch (8C) and two statistics.
-size_t gpt_memory_estimate(const GPTConfig *c, int trainable, size_t tokens, size_t max_len) {
+size_t gpt_memory_estimate(const GPTConfig *c, int trainable, size_t tokens, size_t max_len,
+                           int bf16) {
     size_t P = gpt_num_params(c), C = (size_t)c->n_embd, V = (size_t)c->vocab_size;
     size_t rows = max_len ? (tokens + max_len - 1) / max_len : 0;
     size_t att = rows * (size_t)c->n_head * max_len * max_len;
@@ -215,5 +219,11 @@ size_t gpt_memory_estimate(const GPTConfig *c, int trainable, size_t tokens, siz
     // backward scratch: dres dln dqkv datty dfch_gelu gelu_slope dlnf
     if (trainable) floats += tokens * 15 * C;
     floats += lmhead_scratch_floats(C, V);    // LM head chunk scratch
+    size_t kept = gpt_bf16_kept_bytes(c, tokens);  // bf16: a trainable model's kept roundings
+    if (bf16 && trainable && kept <= GPT_BF16_KEPT_MAX_BYTES) floats += kept / sizeof(float);
     return floats * sizeof(float);
+}
+
+size_t gpt_bf16_kept_bytes(const GPTConfig *c, size_t tokens) {
+    return (size_t)c->n_layer * tokens * 7 * (size_t)c->n_embd * sizeof(uint16_t);
 }

@@ -96,6 +96,27 @@ void gelu_forward_slope(float *out, float *slope, const float *inp, size_t n) {
     }
 }
 
+static void slope_block(float *slope, const float *inp) {
+#pragma omp simd
+    for (int j = 0; j < GELU_BLOCK; j++) {
+        float x = inp[j];
+        float u = GELU_K * (x + GELU_A * x * x * x);
+        slope[j] = gelu_slope(x, expf(-2.0f * u));
+    }
+}
+
+void gelu_slope_only(float *slope, const float *inp, size_t n) {
+    size_t nb = n / GELU_BLOCK, r = n % GELU_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (size_t b = 0; b < nb; b++) slope_block(slope + b * GELU_BLOCK, inp + b * GELU_BLOCK);
+    if (r) {
+        float x[GELU_BLOCK] = {0}, g[GELU_BLOCK];
+        memcpy(x, inp + nb * GELU_BLOCK, r * sizeof(float));
+        slope_block(g, x);
+        memcpy(slope + nb * GELU_BLOCK, g, r * sizeof(float));
+    }
+}
+
 void gelu_scale(float *d, const float *slope, size_t n) {
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) d[i] = d[i] * slope[i];

@@ -11,7 +11,8 @@
 //   (round to nearest even), then runs the primitive with C as fp32 destination, accumulated in
 //   fp32 (AVX512-BF16 or AMX dot products). Rounding costs one pass over A and B; an operand
 //   two products share (a backward pass's output gradient) is rounded once between
-//   gemm_hold_begin and gemm_hold_end.
+//   gemm_hold_begin and gemm_hold_end; a rounding the caller keeps (a training model's layer
+//   inputs, model/gpt_forward.c) is used as it is between gemm_hold_rounded and its end.
 // Bits: fixed for a given engine, thread count and instruction set; the engines differ.
 #include "nn/gemm.h"
 
@@ -44,10 +45,13 @@ static int g_nprims;
 static char g_impl[64] = "none", g_impl32[64] = "none";
 static uint16_t *g_ab, *g_bb, *g_hb;  // bf16 copies of A, B and the held operand, grown as needed
 static size_t g_ab_cap, g_bb_cap, g_hb_cap;
-static struct {  // the operand gemm_hold_begin rounded (X == NULL: none)
+typedef struct {  // a held operand (X == NULL: none) and its bf16 rounding
     const float *X;
     size_t rows, cols, ld;
-} g_hold;
+    const uint16_t *b;
+    int uses;
+} Hold;
+static Hold g_hold, g_kept;  // gemm_hold_begin's (b = g_hb), gemm_hold_rounded's (the caller's)
 
 // A 2-D descriptor of logical shape [r, c], stored row-major (trans = 0: ld·i + j) or
 // transposed (trans = 1: i + ld·j). r, c, ld may be DNNL_RUNTIME_DIM_VAL.
@@ -157,13 +161,19 @@ static int run_prim(dnnl_primitive_t prim, dnnl_data_type_t dt, GemmOp ta, GemmO
     return ok ? 0 : -1;
 }
 
-// The held operand's bf16 rounding when X (stored [rows, cols], leading dimension ld, times
+static int holds(const Hold *h, const float *X, size_t rows, size_t cols, size_t ld) {
+    return h->X && X == h->X && rows == h->rows && cols == h->cols && ld == h->ld;
+}
+
+// A held operand's bf16 rounding when X (stored [rows, cols], leading dimension ld, times
 // scale) is that operand; NULL otherwise. g_lock held.
 static const uint16_t *held(const float *X, size_t rows, size_t cols, size_t ld, float scale) {
-    return g_hold.X && X == g_hold.X && rows == g_hold.rows && cols == g_hold.cols &&
-                   ld == g_hold.ld && scale == 1.0f
-               ? g_hb
-               : NULL;
+    if (scale != 1.0f) return NULL;
+    if (holds(&g_kept, X, rows, cols, ld)) {
+        g_kept.uses++;
+        return g_kept.b;
+    }
+    return holds(&g_hold, X, rows, cols, ld) ? g_hold.b : NULL;
 }
 
 void gemm_hold_begin(const float *X, size_t rows, size_t cols, size_t ld) {
@@ -171,10 +181,7 @@ void gemm_hold_begin(const float *X, size_t rows, size_t cols, size_t ld) {
     pthread_mutex_lock(&g_lock);
     if (g_hold.X) die("gemm_hold_begin: an operand is already held");
     f32_to_bf16_rows(grow(&g_hb, &g_hb_cap, rows * cols), X, rows, cols, ld, 1.0f);
-    g_hold.X = X;
-    g_hold.rows = rows;
-    g_hold.cols = cols;
-    g_hold.ld = ld;
+    g_hold = (Hold){X, rows, cols, ld, g_hb, 0};
     pthread_mutex_unlock(&g_lock);
 }
 
@@ -182,6 +189,22 @@ void gemm_hold_end(void) {
     pthread_mutex_lock(&g_lock);
     g_hold.X = NULL;
     pthread_mutex_unlock(&g_lock);
+}
+
+void gemm_hold_rounded(const float *X, const uint16_t *xb, size_t rows, size_t cols, size_t ld) {
+    if (!g_bf16 || rows == 0 || cols == 0) return;
+    pthread_mutex_lock(&g_lock);
+    if (g_kept.X) die("gemm_hold_rounded: a rounding is already held");
+    g_kept = (Hold){X, rows, cols, ld, xb, 0};
+    pthread_mutex_unlock(&g_lock);
+}
+
+int gemm_hold_rounded_end(void) {
+    pthread_mutex_lock(&g_lock);
+    int uses = g_kept.X ? g_kept.uses : 0;
+    g_kept.X = NULL;
+    pthread_mutex_unlock(&g_lock);
+    return uses;
 }
 
 // The bf16 product; -1 if oneDNN failed (C untouched). g_lock held.
@@ -321,5 +344,6 @@ void gemm_release_cache(void) {
     g_ab = g_bb = g_hb = NULL;
     g_ab_cap = g_bb_cap = g_hb_cap = 0;
     g_hold.X = NULL;
+    g_kept.X = NULL;
     pthread_mutex_unlock(&g_lock);
 }

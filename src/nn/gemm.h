@@ -10,6 +10,7 @@
 #define RLHF_NN_GEMM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/common.h"
 
@@ -35,6 +36,14 @@ int gemm_bias(size_t M, size_t N, size_t K, const float *A, size_t lda, const fl
 // not change X in between; one operand at a time. fp32 mode: nothing happens.
 void gemm_hold_begin(const float *X, size_t rows, size_t cols, size_t ld);
 void gemm_hold_end(void);
+// bf16 mode: the same for a rounding the caller made and keeps, xb = f32_to_bf16_rows(X, rows,
+// cols, ld, scale 1) stored densely (nn/onednn.h): until gemm_hold_rounded_end(), products whose
+// A or B is exactly X use xb and never read X — X may by then hold other values (a model keeps
+// the rounding of an activation from its forward and skips recomputing the activation in the
+// backward). Independent of gemm_hold_begin: one of each may be held at a time.
+// gemm_hold_rounded_end returns how many products used xb. fp32 mode: nothing happens (0).
+void gemm_hold_rounded(const float *X, const uint16_t *xb, size_t rows, size_t cols, size_t ld);
+int gemm_hold_rounded_end(void);
 
 // The same product in fp32 on the calling thread alone, for small products inside parallel
 // regions (the attention's per-head blocks without AVX-512): oneDNN's dnnl_sgemm, or OpenBLAS's

@@ -50,6 +50,8 @@ void gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t 
 // The backward's recompute: out = gelu(inp) (gelu_forward's bits) and slope = gelu'(inp), one exp
 // per element; then gelu_scale(d, slope) makes d = d·slope — gelu_backward_set's bits.
 void gelu_forward_slope(float *out, float *slope, const float *inp, size_t n);
+// The slope alone (the same bits), for a backward that needs no GELU output.
+void gelu_slope_only(float *slope, const float *inp, size_t n);
 void gelu_scale(float *d, const float *slope, size_t n);
 
 // ---- residual ----------------------------------------------------------------------------------

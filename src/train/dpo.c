@@ -327,8 +327,9 @@ int dpo_run(const DpoOptions *opts, Err *e) {
     dist_shard((size_t)o.batch, &d.start, &d.count);
     {   // policy (trainable) + reference (inference); a micro-batch of pairs = 2 rows per example
         size_t rows = 2 * ((d.count + (size_t)o.grad_accum - 1) / (size_t)o.grad_accum);
-        size_t need = gpt_memory_estimate(&cfg, 1, rows * (size_t)max_len, (size_t)max_len) +
-                      gpt_memory_estimate(&cfg, 0, rows * (size_t)max_len, (size_t)max_len);
+        size_t need =
+            gpt_memory_estimate(&cfg, 1, rows * (size_t)max_len, (size_t)max_len, o.bf16) +
+            gpt_memory_estimate(&cfg, 0, rows * (size_t)max_len, (size_t)max_len, o.bf16);
         size_t avail = mem_available_bytes();
         if (o.memory_only) {
             printf("{\"params\": %zu, \"estimate_bytes\": %zu, \"estimate_gib\": %.3f, "

@@ -227,7 +227,7 @@ int pretrain_run(const PretrainOptions *opts, Err *e) {
     size_t start_row, nrows;
     dist_shard((size_t)o.batch, &start_row, &nrows);
     size_t max_rows = (nrows + (size_t)o.grad_accum - 1) / (size_t)o.grad_accum;  // per micro-batch
-    size_t need = gpt_memory_estimate(&cfg, 1, max_rows * (size_t)T, (size_t)T);
+    size_t need = gpt_memory_estimate(&cfg, 1, max_rows * (size_t)T, (size_t)T, o.bf16);
     size_t avail = mem_available_bytes();
     if (o.memory_only) {
         printf("{\"params\": %zu, \"estimate_bytes\": %zu, \"estimate_gib\": %.3f, "

@@ -351,7 +351,8 @@ int sft_run(const SftOptions *opts, Err *e) {
     size_t start, count;
     dist_shard((size_t)o.batch, &start, &count);
     size_t max_rows = (count + (size_t)o.grad_accum - 1) / (size_t)o.grad_accum;
-    size_t need = gpt_memory_estimate(&cfg, 1, max_rows * (size_t)o.max_len, (size_t)o.max_len);
+    size_t need = gpt_memory_estimate(&cfg, 1, max_rows * (size_t)o.max_len, (size_t)o.max_len,
+                                      o.bf16);
     size_t avail = mem_available_bytes();
     if (o.memory_only) {
         printf("{\"params\": %zu, \"estimate_bytes\": %zu, \"estimate_gib\": %.3f, "
