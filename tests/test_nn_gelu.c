@@ -1,6 +1,6 @@
 // tests/test_nn_gelu.c — GELU (tanh approximation): double reference vs finite differences and
 // known values, fp32 kernel vs the reference, accumulation, determinism; the backward's fused
-// recompute (gelu_forward_slope, gelu_scale) against the separate kernels' bits.
+// recompute (gelu_forward_slope, gelu_scale, gelu_slope_only) against the separate kernels' bits.
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -67,6 +67,11 @@ int main(void) {
         gelu_forward_slope(fo, sl, x, NE - 1);
         gelu_scale(ds, sl, NE - 1);
         check_bitwise("gelu_forward_slope output = gelu_forward", fo, out, NE - 1);
+        float *so = ref_rand_f(NE, 18, 9), *so_last = ref_copy_f(so + NE - 1, 1);
+        gelu_slope_only(so, x, NE - 1);
+        check_bitwise("gelu_slope_only = gelu_forward_slope's slope", so, sl, NE - 1);
+        CHECK(so[NE - 1] == so_last[0], "gelu_slope_only wrote past its n");
+        free(so), free(so_last);
         check_close_f("gelu_scale(slope) = gelu_backward_set", ds, dgz, NE - 1, 1e-6, 1e-3);
         free(dgz);
         CHECK(ds[NE - 1] == dout[NE - 1], "gelu_scale wrote past its n");
