@@ -4,7 +4,10 @@
 //
 // Attention's products are small (a head is 32 or 64 wide, a row ~100 positions) and there are
 // thousands per training step; a library gemm spends more on dispatching and packing each of
-// them than on the arithmetic (measured in docs/performance.md). Compiled for AVX-512 by function
+// them than on the arithmetic (measured in docs/performance.md). The same file holds the two
+// passes around the score tiles that were costing as much as the tiles: attn_transpose (a head's
+// keys / values into the tiles' layout, 16 × 16 blocks through registers) and attn_softmax (the
+// portable softmax's bits at a fraction of its cost per row). Compiled for AVX-512 by function
 // attribute and chosen at run time (attn_tiles_available), so every build links it.
 #include "nn/attention_tiles.h"
 

@@ -1,7 +1,8 @@
 // nn/attention_tiles.h — the register-tile product under training attention's per-(row, head)
 // products (nn/attention.c): up to 8 output rows × 32 columns kept in AVX-512 registers while a
 // sum runs over k. One form serves all five products of a head (scores, P·V, and the backward's
-// dP, dQ, dK / dV), by choosing where the scalar factors and the vector rows come from.
+// dP, dQ, dK / dV), by choosing where the scalar factors and the vector rows come from. Also the
+// AVX-512 transposition and causal softmax that feed and follow the score tiles.
 #ifndef RLHF_NN_ATTENTION_TILES_H
 #define RLHF_NN_ATTENTION_TILES_H
 
