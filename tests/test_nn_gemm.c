@@ -246,6 +246,27 @@ static void check_hold(const char *mode, int bf16) {
           bf16 ? "did not use" : "used");
     gemm(GEMM_N, GEMM_T, N, C, OC, 1.0f, dout, OC, w, OC, 0.0f, di[1], C);  // released
     CHECK(memcmp(di[0], di[1], N * C * sizeof(float)), "%s: after gemm_hold_end the new values", what);
+    // nested two deep (the LM head's weight across its chunks, a chunk's gradient inside): both
+    // held roundings serve until their own end; gemm_hold_end ends the inner one first
+    float *y[4];
+    for (int k = 0; k < 4; k++) y[k] = malloc(N * C * sizeof(float));
+    gemm(GEMM_N, GEMM_T, N, C, OC, 1.0f, dout, OC, w, OC, 0.0f, y[0], C);  // before any change
+    gemm_hold_begin(w, C, OC, OC);     // outer: the weight (B, stored [C, OC])
+    gemm_hold_begin(dout, N, OC, OC);  // inner: the gradient (A)
+    for (size_t i = 0; i < C * OC; i++) w[i] *= 0.5f;
+    for (size_t i = 0; i < N * OC; i++) dout[i] *= 0.5f;
+    gemm(GEMM_N, GEMM_T, N, C, OC, 1.0f, dout, OC, w, OC, 0.0f, y[1], C);  // both held
+    gemm_hold_end();
+    gemm(GEMM_N, GEMM_T, N, C, OC, 1.0f, dout, OC, w, OC, 0.0f, y[2], C);  // w held, dout new
+    gemm_hold_end();
+    gemm(GEMM_N, GEMM_T, N, C, OC, 1.0f, dout, OC, w, OC, 0.0f, y[3], C);  // both new
+    if (bf16) {
+        CHECK(!memcmp(y[1], y[0], N * C * sizeof(float)), "%s: nested, both held roundings", what);
+        CHECK(memcmp(y[2], y[0], N * C * sizeof(float)) && memcmp(y[2], y[3], N * C * sizeof(float)),
+              "%s: the inner end released the gradient only", what);
+    }
+    CHECK(memcmp(y[3], y[0], N * C * sizeof(float)), "%s: after both ends the new values", what);
+    for (int k = 0; k < 4; k++) free(y[k]);
     for (int k = 0; k < 2; k++) {
         free(di[k]);
         free(dw[k]);

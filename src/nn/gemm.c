@@ -43,15 +43,17 @@ static _Atomic int g_fp32_eng;
 static GemmPrim g_prims[GEMM_PRIM_CAP];
 static int g_nprims;
 static char g_impl[64] = "none", g_impl32[64] = "none";
-static uint16_t *g_ab, *g_bb, *g_hb;  // bf16 copies of A, B and the held operand, grown as needed
-static size_t g_ab_cap, g_bb_cap, g_hb_cap;
+enum { HOLD_DEPTH = 2 };  // gemm_hold_begin's holds may nest this deep
+static uint16_t *g_ab, *g_bb, *g_hb[HOLD_DEPTH];  // bf16 copies of A, B and the held operands
+static size_t g_ab_cap, g_bb_cap, g_hb_cap[HOLD_DEPTH];
 typedef struct {  // a held operand (X == NULL: none) and its bf16 rounding
     const float *X;
     size_t rows, cols, ld;
     const uint16_t *b;
     int uses;
 } Hold;
-static Hold g_hold, g_kept;  // gemm_hold_begin's (b = g_hb), gemm_hold_rounded's (the caller's)
+static Hold g_hold[HOLD_DEPTH], g_kept;  // gemm_hold_begin's (b = g_hb[i]), gemm_hold_rounded's
+static int g_nhold;                      // gemm_hold_begin's holds in force (the innermost last)
 
 // A 2-D descriptor of logical shape [r, c], stored row-major (trans = 0: ld·i + j) or
 // transposed (trans = 1: i + ld·j). r, c, ld may be DNNL_RUNTIME_DIM_VAL.
@@ -173,21 +175,27 @@ static const uint16_t *held(const float *X, size_t rows, size_t cols, size_t ld,
         g_kept.uses++;
         return g_kept.b;
     }
-    return holds(&g_hold, X, rows, cols, ld) ? g_hold.b : NULL;
+    for (int i = g_nhold - 1; i >= 0; i--)
+        if (holds(&g_hold[i], X, rows, cols, ld)) return g_hold[i].b;
+    return NULL;
 }
 
 void gemm_hold_begin(const float *X, size_t rows, size_t cols, size_t ld) {
-    if (!g_bf16 || rows == 0 || cols == 0) return;
+    if (!g_bf16) return;
     pthread_mutex_lock(&g_lock);
-    if (g_hold.X) die("gemm_hold_begin: an operand is already held");
-    f32_to_bf16_rows(grow(&g_hb, &g_hb_cap, rows * cols), X, rows, cols, ld, 1.0f);
-    g_hold = (Hold){X, rows, cols, ld, g_hb, 0};
+    if (g_nhold == HOLD_DEPTH) die("gemm_hold_begin: %d operands are already held", HOLD_DEPTH);
+    int i = g_nhold++;
+    g_hold[i] = (Hold){0};  // an empty matrix: a hold that matches nothing (its end still pops it)
+    if (rows > 0 && cols > 0) {
+        f32_to_bf16_rows(grow(&g_hb[i], &g_hb_cap[i], rows * cols), X, rows, cols, ld, 1.0f);
+        g_hold[i] = (Hold){X, rows, cols, ld, g_hb[i], 0};
+    }
     pthread_mutex_unlock(&g_lock);
 }
 
 void gemm_hold_end(void) {
     pthread_mutex_lock(&g_lock);
-    g_hold.X = NULL;
+    if (g_nhold > 0) g_hold[--g_nhold].X = NULL;
     pthread_mutex_unlock(&g_lock);
 }
 
@@ -340,10 +348,15 @@ void gemm_release_cache(void) {
     g_fp32_eng = 0;
     free(g_ab);
     free(g_bb);
-    free(g_hb);
-    g_ab = g_bb = g_hb = NULL;
-    g_ab_cap = g_bb_cap = g_hb_cap = 0;
-    g_hold.X = NULL;
+    g_ab = g_bb = NULL;
+    g_ab_cap = g_bb_cap = 0;
+    for (int i = 0; i < HOLD_DEPTH; i++) {
+        free(g_hb[i]);
+        g_hb[i] = NULL;
+        g_hb_cap[i] = 0;
+        g_hold[i].X = NULL;
+    }
+    g_nhold = 0;
     g_kept.X = NULL;
     pthread_mutex_unlock(&g_lock);
 }

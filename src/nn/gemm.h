@@ -33,7 +33,9 @@ int gemm_bias(size_t M, size_t N, size_t K, const float *A, size_t lda, const fl
 // bf16 mode: rounds X (stored [rows, cols], leading dimension ld) once; until gemm_hold_end(),
 // products whose A or B is exactly that matrix (the same pointer, stored shape and ld, alpha 1)
 // use this rounding instead of making their own — the same bits, one pass fewer. The caller must
-// not change X in between; one operand at a time. fp32 mode: nothing happens.
+// not change X in between. Holds nest two deep (the LM head holds its weight across its chunks,
+// each chunk's backward its output gradient); gemm_hold_end ends the innermost. fp32 mode:
+// nothing happens.
 void gemm_hold_begin(const float *X, size_t rows, size_t cols, size_t ld);
 void gemm_hold_end(void);
 // bf16 mode: the same for a rounding the caller made and keeps, xb = f32_to_bf16_rows(X, rows,

@@ -71,6 +71,7 @@ int lmhead_forward(float *logp, float *ent, const float *x, const float *wte, co
         }
     size_t pos = 0;
     int chunks = 0;
+    gemm_hold_begin(wte, V, C, C);  // bf16: wte rounded once for every chunk's logits
     for (;;) {
         int m = gather_chunk(&pos, idx, xb, x, target, N, C);
         if (m == 0) break;
@@ -87,6 +88,7 @@ int lmhead_forward(float *logp, float *ent, const float *x, const float *wte, co
             if (ent) ent[n] = (float)(logs - ez);
         }
     }
+    gemm_hold_end();
     return chunks == 1;
 }
 
@@ -101,6 +103,7 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
     float *z = scratch, *xb = scratch + (size_t)LMH_CHUNK * V, *dxb = xb + (size_t)LMH_CHUNK * C;
     size_t idx[LMH_CHUNK];
     size_t pos = 0;
+    gemm_hold_begin(wte, V, C, C);  // bf16: wte rounded once for every chunk's products
     for (;;) {
         int m = gather_chunk(&pos, idx, xb, x, target, N, C);
         if (m == 0) break;
@@ -123,7 +126,8 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
             }
             zr[target[n]] += inv_temp * gl;
         }
-        if (dx && dwte) gemm_hold_begin(z, (size_t)m, V, V);  // bf16: dz rounded once
+        int hold = dx && dwte;
+        if (hold) gemm_hold_begin(z, (size_t)m, V, V);  // bf16: dz rounded once
         if (dx) {
             gemm(GEMM_N, GEMM_N, (size_t)m, C, V, 1.0f, z, V, wte, C, 0.0f, dxb, C);
 #pragma omp parallel for schedule(static)
@@ -135,8 +139,9 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
         }
         if (dwte)
             gemm(GEMM_T, GEMM_N, V, C, (size_t)m, 1.0f, z, V, xb, C, 1.0f, dwte, C);
-        gemm_hold_end();
+        if (hold) gemm_hold_end();
     }
+    gemm_hold_end();
 }
 
 // logits[N,V] = x[N,C] · wteᵀ  (no temperature)

@@ -42,12 +42,13 @@ static void backward(float *dinp, float beta_dinp, float *dw, float *dbias, cons
         if (dinp && beta_dinp == 0.0f) memset(dinp, 0, N * C * sizeof(float));
         return;
     }
-    if (dinp && dw && C > 0) gemm_hold_begin(dout, N, OC, OC);  // bf16: dout rounded once
+    int hold = dinp && dw && C > 0;
+    if (hold) gemm_hold_begin(dout, N, OC, OC);  // bf16: dout rounded once
     if (dinp && C > 0)
         gemm(GEMM_N, GEMM_T, N, C, OC, 1.0f, dout, OC, w, OC, beta_dinp, dinp, C);
     if (dw && C > 0)
         gemm(GEMM_T, GEMM_N, C, OC, N, 1.0f, inp, C, dout, OC, 1.0f, dw, OC);
-    gemm_hold_end();
+    if (hold) gemm_hold_end();
     if (dbias) {
         enum { BLK = 64 };
         size_t nblk = (OC + BLK - 1) / BLK;
