@@ -4,7 +4,7 @@
 // of the kernel's causal blocks, packing independence, determinism; shared prefixes (a row that
 // continues another row's first tokens) against the same rows written out in full; query tails
 // (the outputs of a row's last positions only) against the full computation. All of it for both
-// product paths (register tiles, gemm_serial).
+// product paths (register tiles, gemm_serial); the AVX-512 softmax alone against a double one.
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
