@@ -77,27 +77,28 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att, int ragged) {
         a->head_scratch = falloc_huge(lmhead_scratch_floats(C, (size_t)c->vocab_size));
 }
 
-// bf16 products in a trainable model: the layer block of kept roundings (GPTActs.kept) for layer
-// l, grown to the batch's N tokens; NULL when the products are fp32, the model is frozen, the
-// kept roundings would take more than GPT_BF16_KEPT_MAX_BYTES or RLHF_BF16_KEEP=0 (the backward
-// then recomputes and rounds again: the same bits).
-static uint16_t *kept_block(GPT *m, int l) {
+// bf16 products in a trainable model: decides, before a forward, whether it keeps its layers'
+// rounded product inputs (GPTActs.kept, grown to the batch's cap_N tokens) — not when the products
+// are fp32, the model is frozen, the kept roundings would take more than GPT_BF16_KEPT_MAX_BYTES
+// or RLHF_BF16_KEEP=0 (the backward then recomputes and rounds again: the same bits).
+static void kept_prepare(GPT *m) {
     GPTActs *a = &m->a;
-    if (l == 0) {
-        size_t bytes = gpt_bf16_kept_bytes(&m->cfg, m->cap_N);
-        if (!m->trainable || !gemm_bf16_on() || bytes > GPT_BF16_KEPT_MAX_BYTES ||
-            !env_switch_on("RLHF_BF16_KEEP")) {
-            m->kept_on = 0;
-            return NULL;
-        }
-        if (a->kept_cap < m->cap_N) {
-            free(a->kept);
-            a->kept_cap = m->cap_N;
-            a->kept = xalloc_huge(bytes);
-        }
-        m->kept_on = 1;
+    size_t bytes = gpt_bf16_kept_bytes(&m->cfg, m->cap_N);
+    m->kept_on = m->trainable && gemm_bf16_on() && bytes <= GPT_BF16_KEPT_MAX_BYTES &&
+                 env_switch_on("RLHF_BF16_KEEP");
+    if (m->kept_on && a->kept_cap < m->cap_N) {
+        free(a->kept);
+        a->kept_cap = m->cap_N;
+        a->kept = xalloc_huge(bytes);
     }
-    return m->kept_on ? a->kept + (size_t)l * a->kept_cap * 7 * (size_t)m->cfg.n_embd : NULL;
+}
+
+// Layer l's kept rounding of product input `part` (0 ln1 out, 1 attention out, 2 ln2 out, 3 GELU
+// out; the GPTActs.kept layout), or NULL when the forward keeps none.
+static uint16_t *kept_part(const GPT *m, size_t l, int part) {
+    if (!m->kept_on) return NULL;
+    size_t C = (size_t)m->cfg.n_embd;
+    return m->a.kept + (l * 7 + (size_t)part) * m->a.kept_cap * C;
 }
 
 // The kept rounding of a product input X [rows, cols] at kb (NULL: none): made from X (forward)
@@ -230,12 +231,12 @@ int gpt_forward_tail(GPT *m, int B, const int *len, const int *tokens, const int
     }
     memcpy(m->tok, tokens, N * sizeof(int));
     m->head_kept = 0;
-    m->kept_on = 0;  // set by kept_block for layer 0
     m->Nt = qo;
     m->tailed = qo < N && c->n_layer > 0;  // no layers: no layer to compact
 
     size_t C = (size_t)c->n_embd, NH = (size_t)c->n_head;
     GPTActs *a = &m->a;
+    kept_prepare(m);
     embedding_forward(a->encoded, m->tok, m->pos, m->w.wte, m->w.wpe, N, C);
     const float *res = a->encoded;
     for (int l = 0; l < c->n_layer; l++) {
@@ -247,9 +248,8 @@ int gpt_forward_tail(GPT *m, int B, const int *len, const int *tokens, const int
         float *ln2m = a->ln2_mean + li * N, *ln2r = a->ln2_rstd + li * N;
         float *fch = a->fch + li * N * 4 * C, *res3 = a->res3 + li * N * C;
 
-        uint16_t *kb = kept_block(m, l), *kb_att = kb ? kb + m->a.kept_cap * C : NULL;
-        uint16_t *kb_ln2 = kb ? kb + 2 * m->a.kept_cap * C : NULL;
-        uint16_t *kb_gelu = kb ? kb + 3 * m->a.kept_cap * C : NULL;
+        uint16_t *kb = kept_part(m, li, 0), *kb_att = kept_part(m, li, 1);
+        uint16_t *kb_ln2 = kept_part(m, li, 2), *kb_gelu = kept_part(m, li, 3);
 
         layernorm_forward(a->ln, ln1m, ln1r, res, w->ln1w, w->ln1b, N, C);
         kept_round(kb, a->ln, N, C);
@@ -380,10 +380,8 @@ void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
         if (!compact) Nl = N;
 
         // the forward's bf16 roundings of this layer's product inputs, when kept
-        const uint16_t *kb = m->kept_on ? a->kept + li * a->kept_cap * 7 * C : NULL;
-        const uint16_t *kb_att = kb ? kb + a->kept_cap * C : NULL;
-        const uint16_t *kb_ln2 = kb ? kb + 2 * a->kept_cap * C : NULL;
-        const uint16_t *kb_gelu = kb ? kb + 3 * a->kept_cap * C : NULL;
+        const uint16_t *kb = kept_part(m, li, 0), *kb_att = kept_part(m, li, 1);
+        const uint16_t *kb_ln2 = kept_part(m, li, 2), *kb_gelu = kept_part(m, li, 3);
 
         // MLP: res3 = res2 + fcproj(gelu(fc(ln2(res2)))); dres holds d res3. The GELU and
         // LayerNorm outputs are recomputed as the forward made them (the same bits; the
