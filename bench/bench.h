@@ -30,7 +30,8 @@ void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int
                          int max_new, int epochs, int minibatches, int frozen_bf16);
 // The local ceiling: GFLOP/s of the matrix products one training step of config c at B×T makes,
 // replayed on BLAS alone (median of `repeat` after a warm-up); *replay_gflop = their GFLOP.
-double bench_sgemm_ceiling(const GPTConfig *c, int B, int T, int repeat, double *replay_gflop);
+double bench_sgemm_ceiling(const GPTConfig *c, int B, int T, int head_fused, int repeat,
+                           double *replay_gflop);
 // Data parallelism (bench/dist.c): a training step of a global batch split over the launch's
 // processes (model "gpt2-124M": B 8 × T 128; "tiny": a 2-layer model, for tests), then our
 // deterministic all-reduce vs a bare MPI_Allreduce of the model's size. Rank 0 prints.

@@ -51,7 +51,7 @@ static void step_bench(const char *label, const GPTConfig *c, int B, int T, int 
         gpt_zero_grad(m);
         if (rows > 0) {
             if (gpt_forward(m, (int)rows, len, tok, &e)) die("bench: %s", e.msg);
-            gpt_lm_logprobs(m, tgt, 1.0f, logp, NULL);
+            gpt_lm_logprobs_grad(m, tgt, 1.0f, logp, NULL, dlogp, NULL);
             gpt_backward(m, tgt, 1.0f, dlogp, NULL, NULL);
         }
         double t1 = now_s();

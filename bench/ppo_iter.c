@@ -95,7 +95,7 @@ void bench_ppo_iteration(const char *label, const GPTConfig *c, int prompts, int
             double R = json_number_value(json_object_get(row, "response_length")), f[3];
             int reused = (int)json_integer_value(json_object_get(row, "training_forwards_reused"));
             ppo_flops(c, prompts, prompt_len, R, epochs, minibatches, reused, f);
-            double ceil = bench_sgemm_ceiling(c, prompts / minibatches, prompt_len + max_new, 3, NULL);
+            double ceil = bench_sgemm_ceiling(c, prompts / minibatches, prompt_len + max_new, 0, 3, NULL);
             double iter_s = tg + ts + tt, gflops = (f[0] + f[1] + f[2]) / iter_s / 1e9;
             printf("{\"bench\": \"ppo_iteration\", \"model\": \"%s\", \"frozen\": \"%s\", \"params\": %zu, \"prompts\": %d, "
                    "\"prompt_tokens\": %d, \"new_tokens\": %d, \"response_length\": %.1f, \"epochs\": %d, "

@@ -1,6 +1,7 @@
 // bench/replay.c — the local ceiling the benchmarks compare against: exactly the matrix products
 // one training step of a GPT makes at B×T tokens (linear layers forward and both backward
-// products, the LM head's per-chunk logits — twice unless one chunk holds every row — and its two
+// products, the LM head's per-chunk logits — once when the step knows its loss gradient before
+// the head runs (gpt_lm_logprobs_grad) or one chunk holds every row, else twice — and its two
 // backward products, attention's products per row and head), replayed on OpenBLAS alone.
 #include <cblas.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@ typedef struct {
 } Gemm;
 
 // The products one step makes (forward and backward), as the kernels issue them.
-static int step_gemms(const GPTConfig *c, int B, int T, Gemm *g) {
+static int step_gemms(const GPTConfig *c, int B, int T, int head_fused, Gemm *g) {
     int n = 0, C = c->n_embd, V = c->vocab_size, L = c->n_layer, N = B * T, hs = C / c->n_head;
     int BH = B * c->n_head;
     Gemm lin[4] = {{N, 3 * C, C, L}, {N, C, C, L}, {N, 4 * C, C, L}, {N, C, 4 * C, L}};
@@ -24,9 +25,10 @@ static int step_gemms(const GPTConfig *c, int B, int T, Gemm *g) {
         g[n++] = (Gemm){lin[i].K, lin[i].N, N, L};                  // dW = inpᵀ·dout
     }
     // LM head, per chunk of up to lmhead_chunk_rows() rows: logits in the forward, recomputed in
-    // the backward unless one chunk holds every row (then kept); dx = dz·wte; dwte = dzᵀ·x
+    // the backward unless the head's backward ran with its forward or one chunk holds every row
+    // (then kept); dx = dz·wte; dwte = dzᵀ·x
     int chunk = (int)lmhead_chunk_rows(), nch = (N + chunk - 1) / chunk, rows = N < chunk ? N : chunk;
-    g[n++] = (Gemm){rows, V, C, nch == 1 ? 1 : 2 * nch};
+    g[n++] = (Gemm){rows, V, C, nch == 1 || head_fused ? nch : 2 * nch};
     g[n++] = (Gemm){rows, C, V, nch};
     g[n++] = (Gemm){V, C, rows, nch};
     g[n++] = (Gemm){T, T, hs, 2 * L * BH};  // QKᵀ forward, dP = dO·Vᵀ
@@ -57,9 +59,10 @@ static double replay(const Gemm *g, int n, double *flops) {
     return dt;
 }
 
-double bench_sgemm_ceiling(const GPTConfig *c, int B, int T, int repeat, double *replay_gflop) {
+double bench_sgemm_ceiling(const GPTConfig *c, int B, int T, int head_fused, int repeat,
+                           double *replay_gflop) {
     Gemm g[32];
-    int ng = step_gemms(c, B, T, g), reps = repeat < 1 ? 1 : repeat;
+    int ng = step_gemms(c, B, T, head_fused, g), reps = repeat < 1 ? 1 : repeat;
     double *rt = xmalloc((size_t)reps * sizeof(double)), flops = 0;
     replay(g, ng, &flops);  // warm-up
     for (int i = 0; i < reps; i++) rt[i] = replay(g, ng, &flops);

@@ -31,7 +31,7 @@ void bench_train_step(int B, int T, int repeat) {
         Err e;
         gpt_zero_grad(m);
         if (gpt_forward(m, B, len, tok, &e)) die("bench: %s", e.msg);
-        gpt_lm_logprobs(m, tgt, 1.0f, logp, NULL);
+        gpt_lm_logprobs_grad(m, tgt, 1.0f, logp, NULL, dlogp, NULL);
         gpt_backward(m, tgt, 1.0f, dlogp, NULL, NULL);
         gpt_adamw_step(m, &oc);
         double dt = now_s() - t0;
@@ -46,7 +46,7 @@ void bench_train_step(int B, int T, int repeat) {
     size_t rss = peak_rss_bytes();
     gpt_free(m);
 
-    double rflop = 0, sgemm_gflops = bench_sgemm_ceiling(&c, B, T, reps, &rflop);
+    double rflop = 0, sgemm_gflops = bench_sgemm_ceiling(&c, B, T, 1, reps, &rflop);
     double gflops = flops / (med_ms * 1e-3) / 1e9;
     char common[384];
     bench_common_fields(common, sizeof common);

@@ -1,9 +1,11 @@
 // tests/test_nn_lmhead.c — the fused LM head: double reference vs finite differences (logp and
 // entropy terms, temperature), fp32 kernel vs the reference over several row chunks (inactive
 // target<0 rows skipped, vocab not a multiple of anything, dent NULL / dx NULL / dwte NULL),
-// plain logits, determinism.
+// plain logits, determinism; the forward and backward in one pass (lmhead_forward_backward)
+// against the two calls, bit for bit.
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "nn/nn.h"
@@ -126,6 +128,42 @@ static void test_kernel(size_t N, size_t C, size_t V, float inv_temp, unsigned l
     free(rge), free(logits), free(rl);
 }
 
+// lmhead_forward_backward against lmhead_forward then lmhead_backward (with the logits the forward
+// kept, as gpt_backward passes them): logp, ent, dx and dwte bit for bit, accumulating into
+// non-zero buffers, with and without dent, and with dx or dwte alone.
+static void test_fused(size_t N, size_t C, size_t V, float inv_temp, unsigned long long seed) {
+    int *target = malloc(N * sizeof(int));
+    for (size_t n = 0; n < N; n++)
+        target[n] = n % 5 == 2 ? -1 : (int)((n * 97 + seed) % V);
+    float *x = ref_rand_f(N * C, seed, 1.5f), *wte = ref_rand_f(V * C, seed + 1, 1.5f);
+    float *dlogp = ref_rand_f(N, seed + 2, 1), *dent = ref_rand_f(N, seed + 3, 1);
+    float *scratch = malloc(lmhead_scratch_floats(C, V) * sizeof(float));
+    for (int form = 0; form < 4; form++) {  // dent; no dent; dx alone; dwte alone
+        const float *de = form == 1 ? NULL : dent;
+        int with_dx = form != 3, with_dw = form != 2;
+        float *lp1 = ref_rand_f(N, seed + 4, 9), *en1 = ref_rand_f(N, seed + 5, 9);
+        float *lp2 = ref_rand_f(N, seed + 4, 9), *en2 = ref_rand_f(N, seed + 5, 9);
+        float *gx1 = ref_rand_f(N * C, seed + 6, 1), *gw1 = ref_rand_f(V * C, seed + 7, 1);
+        float *gx2 = ref_rand_f(N * C, seed + 6, 1), *gw2 = ref_rand_f(V * C, seed + 7, 1);
+        int kept = lmhead_forward(lp1, en1, x, wte, target, inv_temp, N, C, V, scratch);
+        lmhead_backward(with_dx ? gx1 : NULL, with_dw ? gw1 : NULL, dlogp, de, x, wte, target,
+                        inv_temp, N, C, V, scratch, kept);
+        lmhead_forward_backward(lp2, en2, with_dx ? gx2 : NULL, with_dw ? gw2 : NULL, dlogp, de, x,
+                                wte, target, inv_temp, N, C, V, scratch);
+        char what[96];
+        snprintf(what, sizeof what, "fused head (N %zu, form %d): logp", N, form);
+        check_bitwise(what, lp2, lp1, N);
+        snprintf(what, sizeof what, "fused head (N %zu, form %d): ent", N, form);
+        check_bitwise(what, en2, en1, N);
+        snprintf(what, sizeof what, "fused head (N %zu, form %d): dx", N, form);
+        check_bitwise(what, gx2, gx1, N * C);
+        snprintf(what, sizeof what, "fused head (N %zu, form %d): dwte", N, form);
+        check_bitwise(what, gw2, gw1, V * C);
+        free(lp1), free(en1), free(lp2), free(en2), free(gx1), free(gw1), free(gx2), free(gw2);
+    }
+    free(target), free(x), free(wte), free(dlogp), free(dent), free(scratch);
+}
+
 static void test_determinism(void) {
     size_t N = 150, C = 16, V = 300;
     int *target = malloc(N * sizeof(int));
@@ -161,6 +199,8 @@ int main(void) {
     test_kernel(700, 8, 120, 1.0f / 0.7f, 5);   // ~400 active rows: two chunks, the last partial
     test_kernel(40, 32, 257, 1.0f, 11);
     test_kernel(1, 8, 5, 2.0f, 13);
+    test_fused(150, 16, 300, 1.0f / 0.7f, 17);  // one chunk
+    test_fused(700, 8, 120, 1.3f, 19);          // three chunks, the last partial
     test_determinism();
     return check_summary("test_nn_lmhead");
 }

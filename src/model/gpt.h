@@ -113,7 +113,11 @@ typedef struct {
     int has_forward;     // a training forward is stored and may be backpropagated
     int kept_on;         // the stored forward kept its layers' bf16 product inputs (GPTActs.kept)
     int head_kept;       // the LM head's logits for head_target / head_inv_temp are in head_scratch
+    int head_grad;       // gpt_lm_logprobs_grad took the head's backward for head_target /
+                         //   head_inv_temp / head_dlogp / head_dent: a.dlnf holds its input gradient
     int *head_target;    // [cap_N]
+    float *head_dlogp, *head_dent;  // [cap_N] the dL/dlogp and dL/dent it was taken for
+    int head_has_dlogp, head_has_dent;
     float head_inv_temp;
     struct GPTPacked *packed;  // packed weight copies (gpt_pack: batched decoding, frozen models) or NULL
 } GPT;
@@ -202,6 +206,15 @@ int gpt_forward_stored(const GPT *m, int B, const int *len, const int *tokens, c
 // LM head on the last forward: for positions with target[n] >= 0, logp[n] = log p(target | ·)
 // under softmax(logits·inv_temp), ent[n] (may be NULL) = entropy of that distribution.
 void gpt_lm_logprobs(GPT *m, const int *target, float inv_temp, float *logp, float *ent);
+// The same for a trainable model whose loss gradient is known before the head runs — dL/dlogp[n]
+// and dL/dent[n] (either may be NULL; SFT and pretraining know theirs): the head's backward runs
+// with its forward, on each chunk's logits while it has them (wte's gradient accumulated, the
+// head's input gradient kept), so that the gpt_backward that must follow — with the same target,
+// inv_temp, dlogp and dent, or it dies — does not make the logits a second time. The same bits as
+// gpt_lm_logprobs then gpt_backward. A gpt_zero_grad in between is allowed (the head's gradient
+// is then taken again by gpt_backward).
+void gpt_lm_logprobs_grad(GPT *m, const int *target, float inv_temp, float *logp, float *ent,
+                          const float *dlogp, const float *dent);
 // Scalar head on the last forward: val[n] for every position (needs cfg.score_head).
 void gpt_values(GPT *m, float *val);
 void gpt_zero_grad(GPT *m);

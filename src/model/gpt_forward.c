@@ -42,6 +42,8 @@ static void ensure_capacity(GPT *m, int B, size_t N, size_t att, int ragged) {
         m->pos = xrealloc(m->pos, N * sizeof(int));
         m->tok = xrealloc(m->tok, N * sizeof(int));
         m->head_target = xrealloc(m->head_target, N * sizeof(int));
+        m->head_dlogp = xrealloc(m->head_dlogp, N * sizeof(float));
+        m->head_dent = xrealloc(m->head_dent, N * sizeof(float));
         struct { float **buf; size_t width; } per_layer[] = {
             {&a->qkv, 3 * C}, {&a->atty, C}, {&a->res2, C},
             {&a->fch, 4 * C}, {&a->res3, C}, {&a->ln1_mean, 1},
@@ -230,7 +232,7 @@ int gpt_forward_tail(GPT *m, int B, const int *len, const int *tokens, const int
         ao += attention_probs_floats(len[b], pre, c->n_head);
     }
     memcpy(m->tok, tokens, N * sizeof(int));
-    m->head_kept = 0;
+    m->head_kept = m->head_grad = 0;
     m->Nt = qo;
     m->tailed = qo < N && c->n_layer > 0;  // no layers: no layer to compact
 
@@ -327,6 +329,36 @@ void gpt_lm_logprobs(GPT *m, const int *target, float inv_temp, float *logp, flo
     }
 }
 
+void gpt_lm_logprobs_grad(GPT *m, const int *target, float inv_temp, float *logp, float *ent,
+                          const float *dlogp, const float *dent) {
+    if (!m->trainable) die("gpt_lm_logprobs_grad: model was created frozen (no gradients)");
+    if (!m->has_forward) die("gpt_lm_logprobs_grad: no stored forward pass to backpropagate");
+    tail_check(m, target, NULL, "gpt_lm_logprobs_grad");
+    size_t N = m->N, C = (size_t)m->cfg.n_embd;
+    memset(m->a.dlnf, 0, N * C * sizeof(float));
+    lmhead_forward_backward(logp, ent, m->a.dlnf, m->g.wte, dlogp, dent, m->a.lnf, m->w.wte, target,
+                            inv_temp, N, C, (size_t)m->cfg.vocab_size, m->a.head_scratch);
+    m->head_kept = 0;  // the scratch holds gradients now
+    m->head_grad = 1;
+    memcpy(m->head_target, target, N * sizeof(int));
+    m->head_inv_temp = inv_temp;
+    m->head_has_dlogp = dlogp != NULL;
+    m->head_has_dent = dent != NULL;
+    if (dlogp) memcpy(m->head_dlogp, dlogp, N * sizeof(float));
+    if (dent) memcpy(m->head_dent, dent, N * sizeof(float));
+}
+
+// Whether gpt_backward's head arguments are those gpt_lm_logprobs_grad took the gradient for.
+static int head_grad_matches(const GPT *m, const int *target, float inv_temp, const float *dlogp,
+                             const float *dent) {
+    size_t N = m->N;
+    if (inv_temp != m->head_inv_temp || !target || memcmp(target, m->head_target, N * sizeof(int)))
+        return 0;
+    if ((dlogp != NULL) != m->head_has_dlogp || (dent != NULL) != m->head_has_dent) return 0;
+    if (dlogp && memcmp(dlogp, m->head_dlogp, N * sizeof(float))) return 0;
+    return !dent || !memcmp(dent, m->head_dent, N * sizeof(float));
+}
+
 void gpt_values(GPT *m, float *val) {
     if (!m->w.scorew) die("gpt_values: this model has no scalar head");
     scalarhead_forward(val, m->a.lnf, m->w.scorew, m->N, (size_t)m->cfg.n_embd);
@@ -334,6 +366,7 @@ void gpt_values(GPT *m, float *val) {
 
 void gpt_zero_grad(GPT *m) {
     if (m->grads) memset(m->grads, 0, m->n_params * sizeof(float));
+    m->head_grad = 0;  // wte's share from gpt_lm_logprobs_grad is gone: gpt_backward redoes it
 }
 
 void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
@@ -347,12 +380,19 @@ void gpt_backward(GPT *m, const int *target, float inv_temp, const float *dlogp,
 
     if (dlogp || dent) tail_check(m, target, NULL, "gpt_backward");
     if (dval) tail_check(m, NULL, dval, "gpt_backward");
-    memset(a->dlnf, 0, N * C * sizeof(float));
-    if (dlogp || dent) {
-        int kept = m->head_kept && inv_temp == m->head_inv_temp &&
-                   !memcmp(target, m->head_target, N * sizeof(int));
-        lmhead_backward(a->dlnf, g->wte, dlogp, dent, a->lnf, m->w.wte, target, inv_temp, N, C,
-                        (size_t)c->vocab_size, a->head_scratch, kept);
+    if (m->head_grad) {  // gpt_lm_logprobs_grad did the head: dlnf holds its input gradient
+        if (!head_grad_matches(m, target, inv_temp, dlogp, dent))
+            die("gpt_backward: gpt_lm_logprobs_grad took the LM head's gradient for another target, "
+                "temperature or dL/dlogp / dL/dent than this backward's");
+        m->head_grad = 0;
+    } else {
+        memset(a->dlnf, 0, N * C * sizeof(float));
+        if (dlogp || dent) {
+            int kept = m->head_kept && inv_temp == m->head_inv_temp &&
+                       !memcmp(target, m->head_target, N * sizeof(int));
+            lmhead_backward(a->dlnf, g->wte, dlogp, dent, a->lnf, m->w.wte, target, inv_temp, N,
+                            C, (size_t)c->vocab_size, a->head_scratch, kept);
+        }
     }
     m->head_kept = 0;  // the backward overwrote the scratch
     if (dval) {

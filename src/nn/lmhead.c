@@ -1,8 +1,9 @@
 // nn/lmhead.c — the fused language-model head tied to wte[V,C]: per active position the logprob
 // of its target and the entropy, and their backward, over chunks of active rows (never N×V).
 // When every active row fits in one chunk, the forward leaves that chunk's logits in the scratch
-// and the backward reuses them instead of recomputing the product. Also the plain logits for
-// generation.
+// and the backward reuses them instead of recomputing the product; when the loss's gradient is
+// known before the forward (SFT, pretraining), lmhead_forward_backward does both on each chunk's
+// logits while it has them. Also the plain logits for generation.
 #include "nn/nn.h"
 
 #include <string.h>
@@ -92,10 +93,42 @@ int lmhead_forward(float *logp, float *ent, const float *x, const float *wte, co
     return chunks == 1;
 }
 
+// One logit row zr[V] of position n (softmax statistics mx, logs, ez from row_stats) becomes its
+// gradient dz_v = inv_temp·(dlogp·(1[v=t] − p_v) − dent·p_v·(z_v − E_p[z])).
+static void row_grad(float *zr, size_t V, float mx, double logs, double ez, float gl, float ge,
+                     int t, float inv_temp) {
+    float lse = (float)logs, ezf = (float)ez;
+#pragma omp simd
+    for (size_t v = 0; v < V; v++) {
+        float d = zr[v] - mx;
+        float p = expf(d - lse);
+        zr[v] = inv_temp * (-gl * p - ge * p * (d - ezf));
+    }
+    zr[t] += inv_temp * gl;
+}
+
+// A chunk's gradients from its dz[m,V] and inputs xb[m,C]: dx rows += dz·wte (through dxb);
+// dwte += dzᵀ·xb.
+static void chunk_backprop(float *dx, float *dwte, const float *z, const float *xb, float *dxb,
+                           const size_t *idx, int m, const float *wte, size_t C, size_t V) {
+    int hold = dx && dwte;
+    if (hold) gemm_hold_begin(z, (size_t)m, V, V);  // bf16: dz rounded once
+    if (dx) {
+        gemm(GEMM_N, GEMM_N, (size_t)m, C, V, 1.0f, z, V, wte, C, 0.0f, dxb, C);
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < m; r++) {
+            float *d = dx + idx[r] * C;
+            const float *s = dxb + (size_t)r * C;
+            for (size_t c = 0; c < C; c++) d[c] += s[c];
+        }
+    }
+    if (dwte) gemm(GEMM_T, GEMM_N, V, C, (size_t)m, 1.0f, z, V, xb, C, 1.0f, dwte, C);
+    if (hold) gemm_hold_end();
+}
+
 // dx[N,C] += ..., dwte[V,C] += ... given dlogp[N] and dent[N] (may be NULL) at active positions.
 // Per chunk: recompute z (or, with `kept`, take the one chunk's z the forward left), then
-// dz_v = inv_temp·(dlogp·(1[v=t] − p_v) − dent·p_v·(z_v − E_p[z]));
-// dx rows += dz·wte; dwte += dzᵀ·xb (chunks in order: deterministic).
+// row_grad; dx rows += dz·wte; dwte += dzᵀ·xb (chunks in order: deterministic).
 void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *dent,
                      const float *x, const float *wte, const int *target, float inv_temp,
                      size_t N, size_t C, size_t V, float *scratch, int kept) {
@@ -116,30 +149,48 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
             double logs, ez;
             row_stats(zr, V, &mx, &logs, &ez);
             size_t n = idx[r];
-            float gl = dlogp ? dlogp[n] : 0.0f, ge = dent ? dent[n] : 0.0f;
-            float lse = (float)logs, ezf = (float)ez;
-#pragma omp simd
-            for (size_t v = 0; v < V; v++) {
-                float d = zr[v] - mx;
-                float p = expf(d - lse);
-                zr[v] = inv_temp * (-gl * p - ge * p * (d - ezf));
-            }
-            zr[target[n]] += inv_temp * gl;
+            row_grad(zr, V, mx, logs, ez, dlogp ? dlogp[n] : 0.0f, dent ? dent[n] : 0.0f,
+                     target[n], inv_temp);
         }
-        int hold = dx && dwte;
-        if (hold) gemm_hold_begin(z, (size_t)m, V, V);  // bf16: dz rounded once
-        if (dx) {
-            gemm(GEMM_N, GEMM_N, (size_t)m, C, V, 1.0f, z, V, wte, C, 0.0f, dxb, C);
+        chunk_backprop(dx, dwte, z, xb, dxb, idx, m, wte, C, V);
+    }
+    gemm_hold_end();
+}
+
+// lmhead_forward then lmhead_backward in one pass over the chunks: each chunk's logits are
+// made once and turned into its gradient right after its logp / ent (the same bits as the two
+// calls; the scratch keeps nothing for a later backward).
+void lmhead_forward_backward(float *logp, float *ent, float *dx, float *dwte, const float *dlogp,
+                             const float *dent, const float *x, const float *wte,
+                             const int *target, float inv_temp, size_t N, size_t C, size_t V,
+                             float *scratch) {
+    float *z = scratch, *xb = scratch + (size_t)LMH_CHUNK * V, *dxb = xb + (size_t)LMH_CHUNK * C;
+    size_t idx[LMH_CHUNK];
+    for (size_t n = 0; n < N; n++)
+        if (target[n] < 0) {
+            logp[n] = 0.0f;
+            if (ent) ent[n] = 0.0f;
+        }
+    size_t pos = 0;
+    gemm_hold_begin(wte, V, C, C);  // bf16: wte rounded once for every chunk's products
+    for (;;) {
+        int m = gather_chunk(&pos, idx, xb, x, target, N, C);
+        if (m == 0) break;
+        chunk_logits(z, xb, wte, inv_temp, m, C, V);
 #pragma omp parallel for schedule(static)
-            for (int r = 0; r < m; r++) {
-                float *d = dx + idx[r] * C;
-                const float *s = dxb + (size_t)r * C;
-                for (size_t c = 0; c < C; c++) d[c] += s[c];
-            }
+        for (int r = 0; r < m; r++) {
+            float *zr = z + (size_t)r * V;
+            float mx;
+            double logs, ez;
+            row_stats(zr, V, &mx, &logs, &ez);
+            size_t n = idx[r];
+            logp[n] = (float)((double)(zr[target[n]] - mx) - logs);
+            if (ent) ent[n] = (float)(logs - ez);
+            if (dx || dwte)
+                row_grad(zr, V, mx, logs, ez, dlogp ? dlogp[n] : 0.0f, dent ? dent[n] : 0.0f,
+                         target[n], inv_temp);
         }
-        if (dwte)
-            gemm(GEMM_T, GEMM_N, V, C, (size_t)m, 1.0f, z, V, xb, C, 1.0f, dwte, C);
-        if (hold) gemm_hold_end();
+        if (dx || dwte) chunk_backprop(dx, dwte, z, xb, dxb, idx, m, wte, C, V);
     }
     gemm_hold_end();
 }

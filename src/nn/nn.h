@@ -138,6 +138,14 @@ int lmhead_forward(float *logp, float *ent, const float *x, const float *wte, co
 void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *dent,
                      const float *x, const float *wte, const int *target, float inv_temp,
                      size_t N, size_t C, size_t V, float *scratch, int kept);
+// Both at once, for a loss whose dlogp / dent are known before the forward: logp and ent as
+// lmhead_forward gives them, dx and dwte as lmhead_backward then adds them (the same bits), each
+// chunk's logits made once instead of twice (the backward's recomputation is most of its cost
+// when the active rows take several chunks). The scratch keeps nothing for a later backward.
+void lmhead_forward_backward(float *logp, float *ent, float *dx, float *dwte, const float *dlogp,
+                             const float *dent, const float *x, const float *wte,
+                             const int *target, float inv_temp, size_t N, size_t C, size_t V,
+                             float *scratch);
 // Plain logits for generation: logits[N,V] = x[N,C]·wteᵀ (no temperature).
 void lmhead_logits(float *logits, const float *x, const float *wte, size_t N, size_t C, size_t V);
 

@@ -172,7 +172,7 @@ static int pt_loss(void *ctx, GPT *m, LoopMicro *out, Err *e) {
     out->tokens = (double)ntok;
     if (p->rows == 0) return 0;
     if (gpt_forward(m, (int)p->rows, p->len, p->inp, e)) return -1;
-    gpt_lm_logprobs(m, p->tgt, 1.0f, p->logp, NULL);
+    gpt_lm_logprobs_grad(m, p->tgt, 1.0f, p->logp, NULL, p->dlogp, NULL);  // dlogp: −1 throughout
     double s = 0;
     for (size_t n = 0; n < ntok; n++) s -= p->logp[n];
     out->loss_sum = s;

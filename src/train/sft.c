@@ -38,13 +38,15 @@ void sft_defaults(SftOptions *o) {
 
 double sft_batch_loss(GPT *m, const int *targets, float *logp, float *dlogp, int backward,
                       double *count) {
-    gpt_lm_logprobs(m, targets, 1.0f, logp, NULL);
+    // d(Σ −logp)/dlogp is −1 at every target, known before the head runs: a backward takes the
+    // head's gradient with its forward (gpt_lm_logprobs_grad)
+    if (dlogp)
+        for (size_t n = 0; n < m->N; n++) dlogp[n] = targets[n] >= 0 ? -1.0f : 0.0f;
+    if (backward) gpt_lm_logprobs_grad(m, targets, 1.0f, logp, NULL, dlogp, NULL);
+    else gpt_lm_logprobs(m, targets, 1.0f, logp, NULL);
     double s = 0, c = 0;
-    for (size_t n = 0; n < m->N; n++) {
-        int on = targets[n] >= 0;
-        if (on) { s -= logp[n]; c += 1; }
-        if (dlogp) dlogp[n] = on ? -1.0f : 0.0f;
-    }
+    for (size_t n = 0; n < m->N; n++)
+        if (targets[n] >= 0) { s -= logp[n]; c += 1; }
     if (backward) gpt_backward(m, targets, 1.0f, dlogp, NULL, NULL);
     *count = c;
     return s;
