@@ -59,40 +59,6 @@ static void row_stats(const float *z, size_t V, float *mx_out, double *logs_out,
     *ez_out = sz / s;
 }
 
-// x[N,C], wte[V,C], target[N] → logp[N], ent[N] (ent may be NULL); inactive positions get 0.
-// Returns 1 when all active rows made one chunk (its logits and inputs stay in the scratch).
-int lmhead_forward(float *logp, float *ent, const float *x, const float *wte, const int *target,
-                    float inv_temp, size_t N, size_t C, size_t V, float *scratch) {
-    float *z = scratch, *xb = scratch + (size_t)LMH_CHUNK * V;
-    size_t idx[LMH_CHUNK];
-    for (size_t n = 0; n < N; n++)
-        if (target[n] < 0) {
-            logp[n] = 0.0f;
-            if (ent) ent[n] = 0.0f;
-        }
-    size_t pos = 0;
-    int chunks = 0;
-    gemm_hold_begin(wte, V, C, C);  // bf16: wte rounded once for every chunk's logits
-    for (;;) {
-        int m = gather_chunk(&pos, idx, xb, x, target, N, C);
-        if (m == 0) break;
-        chunks++;
-        chunk_logits(z, xb, wte, inv_temp, m, C, V);
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < m; r++) {
-            const float *zr = z + (size_t)r * V;
-            float mx;
-            double logs, ez;
-            row_stats(zr, V, &mx, &logs, &ez);
-            size_t n = idx[r];
-            logp[n] = (float)((double)(zr[target[n]] - mx) - logs);
-            if (ent) ent[n] = (float)(logs - ez);
-        }
-    }
-    gemm_hold_end();
-    return chunks == 1;
-}
-
 // One logit row zr[V] of position n (softmax statistics mx, logs, ez from row_stats) becomes its
 // gradient dz_v = inv_temp·(dlogp·(1[v=t] − p_v) − dent·p_v·(z_v − E_p[z])).
 static void row_grad(float *zr, size_t V, float mx, double logs, double ez, float gl, float ge,
@@ -157,25 +123,27 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
     gemm_hold_end();
 }
 
-// lmhead_forward then lmhead_backward in one pass over the chunks: each chunk's logits are
-// made once and turned into its gradient right after its logp / ent (the same bits as the two
-// calls; the scratch keeps nothing for a later backward).
-void lmhead_forward_backward(float *logp, float *ent, float *dx, float *dwte, const float *dlogp,
-                             const float *dent, const float *x, const float *wte,
-                             const int *target, float inv_temp, size_t N, size_t C, size_t V,
-                             float *scratch) {
+// x[N,C], wte[V,C], target[N] → logp[N], ent[N] (ent may be NULL); inactive positions get 0.
+// With dx or dwte, each chunk's logits then become its gradient for dlogp / dent right away
+// (lmhead_forward_backward). Returns the number of chunks.
+static int head_pass(float *logp, float *ent, float *dx, float *dwte, const float *dlogp,
+                     const float *dent, const float *x, const float *wte, const int *target,
+                     float inv_temp, size_t N, size_t C, size_t V, float *scratch) {
     float *z = scratch, *xb = scratch + (size_t)LMH_CHUNK * V, *dxb = xb + (size_t)LMH_CHUNK * C;
     size_t idx[LMH_CHUNK];
+    int grad = dx || dwte;
     for (size_t n = 0; n < N; n++)
         if (target[n] < 0) {
             logp[n] = 0.0f;
             if (ent) ent[n] = 0.0f;
         }
     size_t pos = 0;
+    int chunks = 0;
     gemm_hold_begin(wte, V, C, C);  // bf16: wte rounded once for every chunk's products
     for (;;) {
         int m = gather_chunk(&pos, idx, xb, x, target, N, C);
         if (m == 0) break;
+        chunks++;
         chunk_logits(z, xb, wte, inv_temp, m, C, V);
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < m; r++) {
@@ -186,13 +154,30 @@ void lmhead_forward_backward(float *logp, float *ent, float *dx, float *dwte, co
             size_t n = idx[r];
             logp[n] = (float)((double)(zr[target[n]] - mx) - logs);
             if (ent) ent[n] = (float)(logs - ez);
-            if (dx || dwte)
+            if (grad)
                 row_grad(zr, V, mx, logs, ez, dlogp ? dlogp[n] : 0.0f, dent ? dent[n] : 0.0f,
                          target[n], inv_temp);
         }
-        if (dx || dwte) chunk_backprop(dx, dwte, z, xb, dxb, idx, m, wte, C, V);
+        if (grad) chunk_backprop(dx, dwte, z, xb, dxb, idx, m, wte, C, V);
     }
     gemm_hold_end();
+    return chunks;
+}
+
+// When all active rows made one chunk, its logits and inputs stay in the scratch (returns 1).
+int lmhead_forward(float *logp, float *ent, const float *x, const float *wte, const int *target,
+                   float inv_temp, size_t N, size_t C, size_t V, float *scratch) {
+    return head_pass(logp, ent, NULL, NULL, NULL, NULL, x, wte, target, inv_temp, N, C, V,
+                     scratch) == 1;
+}
+
+// lmhead_forward then lmhead_backward in one pass over the chunks: the same bits as the two
+// calls; the scratch keeps nothing for a later backward.
+void lmhead_forward_backward(float *logp, float *ent, float *dx, float *dwte, const float *dlogp,
+                             const float *dent, const float *x, const float *wte,
+                             const int *target, float inv_temp, size_t N, size_t C, size_t V,
+                             float *scratch) {
+    head_pass(logp, ent, dx, dwte, dlogp, dent, x, wte, target, inv_temp, N, C, V, scratch);
 }
 
 // logits[N,V] = x[N,C] · wteᵀ  (no temperature)
