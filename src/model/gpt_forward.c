@@ -336,8 +336,10 @@ void gpt_lm_logprobs_grad(GPT *m, const int *target, float inv_temp, float *logp
     tail_check(m, target, NULL, "gpt_lm_logprobs_grad");
     size_t N = m->N, C = (size_t)m->cfg.n_embd;
     memset(m->a.dlnf, 0, N * C * sizeof(float));
-    lmhead_forward_backward(logp, ent, m->a.dlnf, m->g.wte, dlogp, dent, m->a.lnf, m->w.wte, target,
-                            inv_temp, N, C, (size_t)m->cfg.vocab_size, m->a.head_scratch);
+    int grad = dlogp || dent;  // neither: no gradient, as gpt_backward would give none
+    lmhead_forward_backward(logp, ent, grad ? m->a.dlnf : NULL, grad ? m->g.wte : NULL, dlogp, dent,
+                            m->a.lnf, m->w.wte, target, inv_temp, N, C, (size_t)m->cfg.vocab_size,
+                            m->a.head_scratch);
     m->head_kept = 0;  // the scratch holds gradients now
     m->head_grad = 1;
     memcpy(m->head_target, target, N * sizeof(int));

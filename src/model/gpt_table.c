@@ -178,7 +178,8 @@ void gpt_free(GPT *m) {
     if (!m) return;
     gpt_unpack(m);
     free_acts(m);
-    free(m->len); free(m->pos); free(m->tok); free(m->head_target); free(m->head_dlogp); free(m->head_dent); free(m->off); free(m->att_off);
+    free(m->len); free(m->pos); free(m->tok); free(m->off); free(m->att_off);
+    free(m->head_target); free(m->head_dlogp); free(m->head_dent);
     free(m->parent); free(m->prefix); free(m->tail); free(m->qoff);
     free(m->params); free(m->grads); free(m->adam_m); free(m->adam_v);
     free(m->w.h); free(m->g.h); free(m->tensors);
