@@ -73,6 +73,29 @@ static void row_grad(float *zr, size_t V, float mx, double logs, double ez, floa
     zr[t] += inv_temp * gl;
 }
 
+// Each logit row of a chunk z[m,V] (positions idx[]): its softmax statistics, then — with logp —
+// the target's log-probability and (with ent) the entropy, and — with grad — the row turned into
+// its gradient for dlogp / dent (row_grad).
+static void chunk_rows(float *z, const size_t *idx, int m, size_t V, const int *target,
+                       float inv_temp, float *logp, float *ent, int grad, const float *dlogp,
+                       const float *dent) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < m; r++) {
+        float *zr = z + (size_t)r * V;
+        float mx;
+        double logs, ez;
+        row_stats(zr, V, &mx, &logs, &ez);
+        size_t n = idx[r];
+        if (logp) {
+            logp[n] = (float)((double)(zr[target[n]] - mx) - logs);
+            if (ent) ent[n] = (float)(logs - ez);
+        }
+        if (grad)
+            row_grad(zr, V, mx, logs, ez, dlogp ? dlogp[n] : 0.0f, dent ? dent[n] : 0.0f,
+                     target[n], inv_temp);
+    }
+}
+
 // A chunk's gradients from its dz[m,V] and inputs xb[m,C]: dx rows += dz·wte (through dxb);
 // dwte += dzᵀ·xb.
 static void chunk_backprop(float *dx, float *dwte, const float *z, const float *xb, float *dxb,
@@ -108,16 +131,7 @@ void lmhead_backward(float *dx, float *dwte, const float *dlogp, const float *de
         if (m == 0) break;
         if (!kept) chunk_logits(z, xb, wte, inv_temp, m, C, V);
         kept = 0;  // only ever the first (and only) chunk
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < m; r++) {
-            float *zr = z + (size_t)r * V;
-            float mx;
-            double logs, ez;
-            row_stats(zr, V, &mx, &logs, &ez);
-            size_t n = idx[r];
-            row_grad(zr, V, mx, logs, ez, dlogp ? dlogp[n] : 0.0f, dent ? dent[n] : 0.0f,
-                     target[n], inv_temp);
-        }
+        chunk_rows(z, idx, m, V, target, inv_temp, NULL, NULL, 1, dlogp, dent);
         chunk_backprop(dx, dwte, z, xb, dxb, idx, m, wte, C, V);
     }
     gemm_hold_end();
@@ -145,19 +159,7 @@ static int head_pass(float *logp, float *ent, float *dx, float *dwte, const floa
         if (m == 0) break;
         chunks++;
         chunk_logits(z, xb, wte, inv_temp, m, C, V);
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < m; r++) {
-            float *zr = z + (size_t)r * V;
-            float mx;
-            double logs, ez;
-            row_stats(zr, V, &mx, &logs, &ez);
-            size_t n = idx[r];
-            logp[n] = (float)((double)(zr[target[n]] - mx) - logs);
-            if (ent) ent[n] = (float)(logs - ez);
-            if (grad)
-                row_grad(zr, V, mx, logs, ez, dlogp ? dlogp[n] : 0.0f, dent ? dent[n] : 0.0f,
-                         target[n], inv_temp);
-        }
+        chunk_rows(z, idx, m, V, target, inv_temp, logp, ent, grad, dlogp, dent);
         if (grad) chunk_backprop(dx, dwte, z, xb, dxb, idx, m, wte, C, V);
     }
     gemm_hold_end();
